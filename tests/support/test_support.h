@@ -1,0 +1,35 @@
+#pragma once
+// Shared helpers for the suites: temp dirs, free ports, child processes.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace edge::testing {
+
+// A fresh directory under $TMPDIR, removed with everything in it on scope exit.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_file(const std::filesystem::path& p);
+void write_file(const std::filesystem::path& p, const std::string& content);
+
+// True in CI (CI=true): there, a missing Docker engine is a failure.
+bool in_ci();
+
+// Path of the built daemon (build/edge-agent).
+std::filesystem::path agent_binary();
+
+// A port on 127.0.0.1 that was free a moment ago.
+int free_port();
+
+}  // namespace edge::testing
