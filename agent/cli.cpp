@@ -1,0 +1,282 @@
+#include "agent/cli.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/build_info.h"
+#include "agent/canonical_json.h"
+#include "agent/config.h"
+#include "agent/daemon.h"
+#include "store/topology_store.h"
+
+namespace edge {
+namespace {
+
+using nlohmann::json;
+
+// One setting: its flag, env var and config-file key, bound to a string that
+// CLI11 fills from the flag or the environment; the file and the default
+// fill it only when neither was given.
+struct Setting {
+  std::string flag;  // without dashes, e.g. "state-dir"
+  std::string help;
+  std::string value;
+  CLI::Option* option = nullptr;
+  std::string key() const {
+    std::string k = flag;
+    for (char& c : k) c = c == '-' ? '_' : c;
+    return k;
+  }
+  std::string env() const {
+    std::string e = "EDGE_AGENT_" + key();
+    for (char& c : e) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return e;
+  }
+};
+
+class Settings {
+ public:
+  Settings() {
+    for (const auto& [flag, help] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"listen", "HOST:PORT to serve (default 127.0.0.1:8765)"},
+             {"state-dir", "directory of topology.db (default ./var, /var/lib/edge-agent installed)"},
+             {"docker-socket", "Docker engine socket (default /var/run/docker.sock)"},
+             {"base-image", "image of the deckies' base containers"},
+             {"service-catalog", "JSON file mapping services to images and commands"},
+             {"master-url", "master base URL for heartbeats (none: heartbeat off)"},
+             {"host-uuid", "this host's uuid as the master knows it"},
+             {"heartbeat-interval", "seconds between heartbeats (default 30)"},
+             {"tls-cert", "agent certificate (PEM)"},
+             {"tls-key", "agent private key (PEM)"},
+             {"tls-ca", "the master's CA: verifies the master's client and server certs"},
+             {"log-level", "trace|debug|info|warn|error|critical (default info)"},
+             {"max-body-bytes", "largest accepted request body (default 16 MiB)"}}) {
+      items_.push_back(Setting{flag, help, "", nullptr});
+    }
+  }
+
+  void add_to(CLI::App* cmd, std::initializer_list<std::string> only = {}) {
+    for (auto& s : items_) {
+      if (only.size() > 0 && std::find(only.begin(), only.end(), s.flag) == only.end()) continue;
+      s.option = cmd->add_option("--" + s.flag, s.value, s.help)->envname(s.env());
+    }
+  }
+
+  // Fills unset settings from the config file, then builds the Config.
+  bool resolve(const std::string& config_file, Config* out, std::string* error) {
+    json file = json::object();
+    if (!config_file.empty()) {
+      std::ifstream in(config_file);
+      if (!in) {
+        *error = "cannot read --config '" + config_file + "'";
+        return false;
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      file = json::parse(ss.str(), nullptr, false);
+      if (file.is_discarded() || !file.is_object()) {
+        *error = "--config '" + config_file + "' is not a JSON object";
+        return false;
+      }
+      for (const auto& [k, v] : file.items()) {
+        if (find_key(k) == nullptr) {
+          *error = "--config '" + config_file + "': unknown key '" + k + "'";
+          return false;
+        }
+        if (!v.is_string() && !v.is_number_integer()) {
+          *error = "--config '" + config_file + "': '" + k + "' must be a string or integer";
+          return false;
+        }
+      }
+      out->config_file = config_file;
+    }
+    for (auto& s : items_) {
+      bool given = s.option != nullptr && s.option->count() > 0;
+      if (!given && file.contains(s.key())) {
+        const json& v = file[s.key()];
+        s.value = v.is_string() ? v.get<std::string>() : v.dump();
+        given = true;
+      }
+      if (given && !apply(s, out, error)) return false;
+    }
+    if (out->state_dir.empty()) out->state_dir = default_state_dir();
+    return true;
+  }
+
+ private:
+  const Setting* find_key(const std::string& key) const {
+    for (const auto& s : items_) {
+      if (s.key() == key) return &s;
+    }
+    return nullptr;
+  }
+
+  static bool to_int(const Setting& s, long lo, long hi, long* out, std::string* error) {
+    char* end = nullptr;
+    long v = std::strtol(s.value.c_str(), &end, 10);
+    if (s.value.empty() || *end != '\0' || v < lo || v > hi) {
+      *error = "--" + s.flag + " must be a whole number from " + std::to_string(lo) + " to " +
+               std::to_string(hi) + " (got '" + s.value + "')";
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  static bool apply(const Setting& s, Config* c, std::string* error) {
+    long n = 0;
+    if (s.flag == "listen") return parse_listen(s.value, &c->listen_host, &c->listen_port, error);
+    if (s.flag == "state-dir") c->state_dir = s.value;
+    if (s.flag == "docker-socket") c->docker_socket = s.value;
+    if (s.flag == "base-image") c->base_image = s.value;
+    if (s.flag == "service-catalog") c->service_catalog = s.value;
+    if (s.flag == "master-url") c->master_url = s.value;
+    if (s.flag == "host-uuid") c->host_uuid = s.value;
+    if (s.flag == "tls-cert") c->tls_cert = s.value;
+    if (s.flag == "tls-key") c->tls_key = s.value;
+    if (s.flag == "tls-ca") c->tls_ca = s.value;
+    if (s.flag == "log-level") {
+      if (spdlog::level::from_str(s.value) == spdlog::level::off && s.value != "off") {
+        *error = "--log-level must be one of trace, debug, info, warn, error, critical";
+        return false;
+      }
+      c->log_level = s.value;
+    }
+    if (s.flag == "heartbeat-interval") {
+      if (!to_int(s, 1, 3600, &n, error)) return false;
+      c->heartbeat_interval_s = static_cast<int>(n);
+    }
+    if (s.flag == "max-body-bytes") {
+      if (!to_int(s, 1024, 1L << 30, &n, error)) return false;
+      c->max_body_bytes = static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  std::vector<Setting> items_;
+};
+
+int print_state(const Config& config) {
+  auto opened = store::TopologyStore::open(config.state_dir, store::OpenMode::kReadOnly);
+  if (!opened.status.ok()) {
+    std::cerr << "edge-agent state: " << opened.status.message << "\n";
+    return 1;
+  }
+  store::StoreStatus st;
+  auto row = opened.store->current(&st);
+  if (!st.ok()) {
+    std::cerr << "edge-agent state: " << st.message << "\n";
+    return 1;
+  }
+  json out = {{"state_dir", config.state_dir.string()},
+              {"topology_id", nullptr},
+              {"applied_version_hash", nullptr},
+              {"applied_at", nullptr},
+              {"last_error", nullptr}};
+  if (row) {
+    out["topology_id"] = row->topology_id;
+    out["applied_version_hash"] = row->version_hash;
+    out["applied_at"] = row->applied_at;
+    out["last_error"] = row->last_error ? json(*row->last_error) : json(nullptr);
+    out["blob_bytes"] = row->hydrated_json.size();
+    json blob = json::parse(row->hydrated_json, nullptr, false);
+    out["hydrated"] = blob.is_discarded() ? json(row->hydrated_json) : blob;
+    if (!blob.is_discarded() && !row->hydrated_json.empty()) {
+      auto h = canonical_hash(row->hydrated_json);
+      out["blob_hash_matches"] = h.ok && h.text == row->version_hash;
+    }
+  }
+  std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+  return 0;
+}
+
+int print_hash(const std::string& file) {
+  std::string text;
+  if (file == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), {});
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "edge-agent hash: cannot read '" << file << "'\n";
+      return 1;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto h = canonical_hash(text);
+  if (!h.ok) {
+    std::cerr << "edge-agent hash: " << h.error << "\n";
+    return 1;
+  }
+  std::cout << h.text << "\n";
+  return 0;
+}
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("edge-agent");
+  spdlog::set_default_logger(logger);
+  // journald adds its own timestamps; keep the line short and greppable.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"edge-agent: materialises the master's topology in the local Docker engine"};
+  app.set_version_flag("--version", std::string("edge-agent ") + build::kVersion + " (" +
+                                        build::kGitRev + ", built " + build::kBuildDate + ")");
+  app.require_subcommand(1);
+
+  std::string config_file;
+  Settings run_settings;
+  auto* run = app.add_subcommand("run", "run the daemon");
+  run->add_option("--config", config_file, "JSON config file (flags and env override it)")
+      ->envname("EDGE_AGENT_CONFIG");
+  run_settings.add_to(run);
+
+  Settings state_settings;
+  std::string state_config;
+  auto* state = app.add_subcommand("state", "print the cached row from the state dir");
+  state->add_option("--config", state_config, "JSON config file")->envname("EDGE_AGENT_CONFIG");
+  state_settings.add_to(state, {"state-dir"});
+
+  std::string hash_file = "-";
+  auto* hash = app.add_subcommand("hash", "print the canonical version hash of a hydrated topology");
+  hash->add_option("file", hash_file, "hydrated topology JSON, or - for stdin");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (hash->parsed()) return print_hash(hash_file);
+
+  Config config;
+  std::string error;
+  if (state->parsed()) {
+    if (!state_settings.resolve(state_config, &config, &error)) {
+      std::cerr << "edge-agent state: " << error << "\n";
+      return 2;
+    }
+    return print_state(config);
+  }
+
+  if (!run_settings.resolve(config_file, &config, &error)) {
+    std::cerr << "edge-agent run: " << error << "\n";
+    return 2;
+  }
+  setup_logging(config.log_level);
+  return run_daemon(config);
+}
+
+}  // namespace edge

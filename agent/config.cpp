@@ -1,0 +1,93 @@
+#include "agent/config.h"
+
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <array>
+#include <climits>
+#include <fstream>
+
+namespace edge {
+
+std::filesystem::path default_state_dir() {
+  std::array<char, PATH_MAX> buf{};
+  ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n > 0) {
+    std::string exe(buf.data(), static_cast<std::size_t>(n));
+    if (exe.rfind("/usr/", 0) == 0) return "/var/lib/edge-agent";
+  }
+  return "./var";
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+bool parse_listen(const std::string& text, std::string* host, int* port, std::string* error) {
+  std::string h;
+  std::string p;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      *error = "listen address '" + text + "' is not [IPv6]:PORT";
+      return false;
+    }
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      *error = "listen address '" + text + "' is not HOST:PORT (e.g. 127.0.0.1:8765)";
+      return false;
+    }
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  char* end = nullptr;
+  long value = std::strtol(p.c_str(), &end, 10);
+  if (p.empty() || *end != '\0' || value < 0 || value > 65535) {
+    *error = "listen port '" + p + "' is not a number from 0 to 65535";
+    return false;
+  }
+  *host = h;
+  *port = static_cast<int>(value);
+  return true;
+}
+
+std::vector<std::string> Config::problems() const {
+  std::vector<std::string> out;
+  const std::string where = listen_host + ":" + std::to_string(listen_port);
+  if (tls_enabled()) {
+    if (tls_cert.empty() || tls_key.empty() || tls_ca.empty()) {
+      out.push_back("TLS needs all three of --tls-cert, --tls-key and --tls-ca (the master's CA)");
+    }
+    for (const auto* path : {&tls_cert, &tls_key, &tls_ca}) {
+      if (!path->empty() && !std::ifstream(*path).good()) {
+        out.push_back("cannot read TLS file '" + *path + "'");
+      }
+    }
+  } else if (!is_loopback_host(listen_host)) {
+    out.push_back("refusing to serve plaintext HTTP on " + where +
+                  ": pass --tls-cert, --tls-key and --tls-ca (the master's CA) to serve HTTPS "
+                  "with client certificates, or listen on a loopback address such as "
+                  "127.0.0.1:" + std::to_string(listen_port));
+  }
+  if (heartbeat_interval_s < 1 || heartbeat_interval_s > 3600) {
+    out.push_back("--heartbeat-interval must be between 1 and 3600 seconds");
+  }
+  if (!master_url.empty() && host_uuid.empty()) {
+    out.push_back("--master-url is set but --host-uuid is empty: the master needs the host's uuid");
+  }
+  if (!master_url.empty() && master_url.rfind("https://", 0) != 0 &&
+      master_url.rfind("http://", 0) != 0) {
+    out.push_back("--master-url must start with https:// (got '" + master_url + "')");
+  }
+  return out;
+}
+
+}  // namespace edge
