@@ -1,0 +1,340 @@
+// converge/teardown against the real Docker engine (DESIGN §5). Every check
+// reads the engine's own view (GET /containers/<name>/json, /networks/<name>).
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+#include "docker_obs/converge.h"
+#include "docker_obs/engine.h"
+#include "docker_obs/plan.h"
+#include "tests/support/test_support.h"
+
+namespace edge::docker {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kParallelism = 4;
+constexpr const char* kTestImage = "edge-agent-test/busybox:latest";
+
+std::string random_hex(std::mt19937_64& rng, int n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < n; ++i) out.push_back(kHex[rng() % 16]);
+  return out;
+}
+
+class ConvergeEngine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!engine_.negotiate(&why)) {
+      if (edge::testing::in_ci()) FAIL() << "Docker is required in CI: " << why;
+      GTEST_SKIP() << "Docker engine unreachable: " << why;
+    }
+    const std::string script = std::string(EDGE_SOURCE_DIR) + "/tests/support/make_test_image.sh";
+    ASSERT_EQ(std::system(("bash " + script + " >/dev/null").c_str()), 0)
+        << "could not build the test image";
+    std::random_device rd;
+    std::mt19937_64 rng((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+    topology_id_ = random_hex(rng, 8) + "-" + random_hex(rng, 4) + "-4" + random_hex(rng, 3) +
+                   "-8" + random_hex(rng, 3) + "-" + random_hex(rng, 12);
+    other_id_ = random_hex(rng, 8) + "-0000-4000-8000-000000000000";
+    x_ = static_cast<int>(rng() % 64);
+    dmz_ = subnet(0);
+    lan_ = subnet(1);
+    prefix_ = "decnet_t_" + topology_id_.substr(0, 8) + "_";
+    catalog_ = {{"http", {kTestImage, {"httpd", "-f", "-p", "8080"}, {{"GREETING", "hi"}}}}};
+  }
+
+  void TearDown() override {
+    for (const std::string& id : {topology_id_, other_id_}) {
+      if (id.empty()) continue;
+      RuntimeStatus st = teardown_topology(engine_, id, kParallelism);
+      EXPECT_TRUE(st.ok) << st.message;
+    }
+  }
+
+  // DMZ + lan1; "gw" bridges both with fixed IPs and forwards L3, "web" sits
+  // on the DMZ with an http service, "db" on lan1.
+  json topology() const {
+    return json{
+        {"topology", {{"id", topology_id_}, {"name", "it"}}},
+        {"lans",
+         {{{"id", "l0"}, {"name", "DMZ"}, {"subnet", dmz_ + "0/24"}, {"is_dmz", true}},
+          {{"id", "l1"}, {"name", "lan1"}, {"subnet", lan_ + "0/24"}, {"is_dmz", false}}}},
+        {"deckies",
+         {{{"uuid", "d0"},
+           {"name", "gw"},
+           {"services", json::array()},
+           {"decky_config",
+            {{"ips_by_lan", {{"DMZ", dmz_ + "2"}, {"lan1", lan_ + "2"}}}, {"forwards_l3", true}}}},
+          {{"uuid", "d1"},
+           {"name", "web"},
+           {"services", {"http"}},
+           {"decky_config", {{"ips_by_lan", {{"DMZ", dmz_ + "10"}}}, {"forwards_l3", false}}}},
+          {{"uuid", "d2"},
+           {"name", "db"},
+           {"services", json::array()},
+           {"decky_config", {{"ips_by_lan", {{"lan1", lan_ + "10"}}}, {"forwards_l3", false}}}}}},
+        {"edges",
+         {{{"decky_uuid", "d0"}, {"lan_id", "l0"}, {"is_bridge", true}},
+          {{"decky_uuid", "d0"}, {"lan_id", "l1"}, {"is_bridge", true}},
+          {{"decky_uuid", "d1"}, {"lan_id", "l0"}, {"is_bridge", false}},
+          {{"decky_uuid", "d2"}, {"lan_id", "l1"}, {"is_bridge", false}}}}};
+  }
+
+  // "10.231.<x + 64k>." : four /24s per test, picked at random so parallel
+  // runs and the host's own networks are unlikely to collide.
+  std::string subnet(int k) const { return "10.231." + std::to_string(x_ + 64 * k) + "."; }
+
+  Plan plan(const json& t) const { return plan_topology(t, catalog_, kTestImage); }
+
+  void converge_ok(const json& t) {
+    RuntimeStatus st = converge(engine_, plan(t), kParallelism);
+    ASSERT_TRUE(st.ok) << st.message;
+  }
+
+  json inspect_container(const std::string& name) {
+    EngineResponse r = engine_.get("/containers/" + name + "/json");
+    EXPECT_EQ(r.status, 200) << name << ": " << r.message();
+    return r.json();
+  }
+
+  json inspect_network(const std::string& name) {
+    EngineResponse r = engine_.get("/networks/" + name);
+    EXPECT_EQ(r.status, 200) << name << ": " << r.message();
+    return r.json();
+  }
+
+  std::string ip_of(const json& container, const std::string& network) {
+    return container["NetworkSettings"]["Networks"][network]["IPAddress"].get<std::string>();
+  }
+
+  // name -> id of every container labelled with `id`.
+  std::map<std::string, std::string> container_ids(const std::string& id) {
+    json filters = {{"label", {std::string(kLabelTopologyId) + "=" + id}}};
+    EngineResponse r = engine_.get("/containers/json?all=1&filters=" + url_encode(filters.dump()));
+    EXPECT_TRUE(r.ok()) << r.message();
+    std::map<std::string, std::string> out;
+    for (const json& c : r.json()) out[c["Names"][0].get<std::string>().substr(1)] = c["Id"];
+    return out;
+  }
+
+  std::set<std::string> network_names(const std::string& id) {
+    json filters = {{"label", {std::string(kLabelTopologyId) + "=" + id}}};
+    EngineResponse r = engine_.get("/networks?filters=" + url_encode(filters.dump()));
+    EXPECT_TRUE(r.ok()) << r.message();
+    std::set<std::string> out;
+    for (const json& n : r.json()) out.insert(n["Name"].get<std::string>());
+    return out;
+  }
+
+  DockerEngine engine_{EngineOptions{}};
+  std::string topology_id_;
+  std::string other_id_;
+  int x_ = 0;
+  std::string dmz_;
+  std::string lan_;
+  std::string prefix_;
+  ServiceCatalog catalog_;
+};
+
+TEST_F(ConvergeEngine, CreatesInternalAndDmzNetworksWithSubnetAndLabels) {
+  converge_ok(topology());
+  EXPECT_EQ(network_names(topology_id_),
+            (std::set<std::string>{prefix_ + "dmz", prefix_ + "lan1"}));
+  json dmz = inspect_network(prefix_ + "dmz");
+  EXPECT_EQ(dmz["Internal"], false);
+  EXPECT_EQ(dmz["Driver"], "bridge");
+  EXPECT_EQ(dmz["IPAM"]["Config"][0]["Subnet"], dmz_ + "0/24");
+  EXPECT_EQ(dmz["Labels"][kLabelTopologyId], topology_id_);
+  EXPECT_EQ(dmz["Labels"][kLabelRole], "lan");
+  EXPECT_EQ(dmz["Labels"][kLabelLan], "DMZ");
+  json lan = inspect_network(prefix_ + "lan1");
+  EXPECT_EQ(lan["Internal"], true);
+  EXPECT_EQ(lan["IPAM"]["Config"][0]["Subnet"], lan_ + "0/24");
+  EXPECT_EQ(lan["Labels"][kLabelSpec], plan(topology()).networks[1].labels.at(kLabelSpec));
+}
+
+TEST_F(ConvergeEngine, BridgeDeckyRunsOnBothLansWithFixedIpsForwardingAndNetAdmin) {
+  converge_ok(topology());
+  json gw = inspect_container(prefix_ + "gw");
+  EXPECT_EQ(gw["State"]["Running"], true);
+  EXPECT_EQ(gw["Config"]["Hostname"], "gw");
+  EXPECT_EQ(gw["Config"]["Image"], kTestImage);
+  EXPECT_EQ(gw["NetworkSettings"]["Networks"].size(), 2u);
+  EXPECT_EQ(ip_of(gw, prefix_ + "dmz"), dmz_ + "2");
+  EXPECT_EQ(ip_of(gw, prefix_ + "lan1"), lan_ + "2");
+  EXPECT_EQ(gw["HostConfig"]["CapAdd"], json::array({"NET_ADMIN"}));
+  EXPECT_EQ(gw["HostConfig"]["Sysctls"], json::parse(R"({"net.ipv4.ip_forward": "1"})"));
+  EXPECT_EQ(gw["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+  EXPECT_EQ(gw["Config"]["Labels"][kLabelTopologyId], topology_id_);
+  EXPECT_EQ(gw["Config"]["Labels"][kLabelDecky], "gw");
+  EXPECT_EQ(gw["Config"]["Labels"][kLabelRole], "base");
+
+  json db = inspect_container(prefix_ + "db");
+  EXPECT_EQ(db["NetworkSettings"]["Networks"].size(), 1u);
+  EXPECT_EQ(ip_of(db, prefix_ + "lan1"), lan_ + "10");
+  EXPECT_TRUE(db["HostConfig"]["Sysctls"].is_null() || db["HostConfig"]["Sysctls"].empty());
+}
+
+TEST_F(ConvergeEngine, ServiceSharesItsBaseNetworkNamespace) {
+  converge_ok(topology());
+  json web = inspect_container(prefix_ + "web");
+  EXPECT_EQ(ip_of(web, prefix_ + "dmz"), dmz_ + "10");
+  json http = inspect_container(prefix_ + "web-http");
+  EXPECT_EQ(http["State"]["Running"], true);
+  EXPECT_EQ(http["HostConfig"]["NetworkMode"], "container:" + web["Id"].get<std::string>());
+  EXPECT_EQ(http["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+  EXPECT_EQ(http["Config"]["Cmd"], json::parse(R"(["httpd", "-f", "-p", "8080"])"));
+  EXPECT_NE(std::find(http["Config"]["Env"].begin(), http["Config"]["Env"].end(), "GREETING=hi"),
+            http["Config"]["Env"].end());
+  EXPECT_EQ(http["Config"]["Labels"][kLabelRole], "service");
+  EXPECT_EQ(http["Config"]["Labels"][kLabelService], "http");
+  EXPECT_EQ(http["Config"]["Labels"][kLabelDecky], "web");
+}
+
+TEST_F(ConvergeEngine, ReapplyingTheSamePlanKeepsEveryContainerId) {
+  converge_ok(topology());
+  auto before = container_ids(topology_id_);
+  ASSERT_EQ(before.size(), 4u);
+  converge_ok(topology());
+  EXPECT_EQ(container_ids(topology_id_), before);
+}
+
+TEST_F(ConvergeEngine, ARemovedBaseIsRecreatedWithItsOldIpAndItsServiceFollows) {
+  converge_ok(topology());
+  auto before = container_ids(topology_id_);
+  ASSERT_TRUE(engine_.del("/containers/" + prefix_ + "web?force=1").ok());
+  converge_ok(topology());
+  auto after = container_ids(topology_id_);
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_NE(after[prefix_ + "web"], before[prefix_ + "web"]);
+  EXPECT_NE(after[prefix_ + "web-http"], before[prefix_ + "web-http"]);
+  EXPECT_EQ(after[prefix_ + "gw"], before[prefix_ + "gw"]);
+  EXPECT_EQ(after[prefix_ + "db"], before[prefix_ + "db"]);
+  json web = inspect_container(prefix_ + "web");
+  EXPECT_EQ(ip_of(web, prefix_ + "dmz"), dmz_ + "10");
+  EXPECT_EQ(inspect_container(prefix_ + "web-http")["HostConfig"]["NetworkMode"],
+            "container:" + after[prefix_ + "web"]);
+}
+
+TEST_F(ConvergeEngine, AStoppedContainerIsStartedAgainWithoutBeingRecreated) {
+  converge_ok(topology());
+  auto before = container_ids(topology_id_);
+  ASSERT_TRUE(engine_.post("/containers/" + prefix_ + "db/stop?t=1").ok());
+  ASSERT_EQ(inspect_container(prefix_ + "db")["State"]["Running"], false);
+  converge_ok(topology());
+  EXPECT_EQ(container_ids(topology_id_), before);
+  EXPECT_EQ(inspect_container(prefix_ + "db")["State"]["Running"], true);
+}
+
+TEST_F(ConvergeEngine, ChangingOneDeckysIpRecreatesOnlyThatDeckyAndItsService) {
+  converge_ok(topology());
+  auto before = container_ids(topology_id_);
+  json t = topology();
+  t["deckies"][1]["decky_config"]["ips_by_lan"]["DMZ"] = dmz_ + "11";
+  converge_ok(t);
+  auto after = container_ids(topology_id_);
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_NE(after[prefix_ + "web"], before[prefix_ + "web"]);
+  EXPECT_NE(after[prefix_ + "web-http"], before[prefix_ + "web-http"]);
+  EXPECT_EQ(after[prefix_ + "gw"], before[prefix_ + "gw"]);
+  EXPECT_EQ(after[prefix_ + "db"], before[prefix_ + "db"]);
+  EXPECT_EQ(ip_of(inspect_container(prefix_ + "web"), prefix_ + "dmz"), dmz_ + "11");
+}
+
+TEST_F(ConvergeEngine, ChangingASubnetRecreatesThatNetworkAndTheContainersOnIt) {
+  converge_ok(topology());
+  auto before = container_ids(topology_id_);
+  const std::string old_lan_id = inspect_network(prefix_ + "lan1")["Id"];
+  const std::string dmz_id = inspect_network(prefix_ + "dmz")["Id"];
+  json t = topology();
+  lan_ = subnet(2);
+  t["lans"][1]["subnet"] = lan_ + "0/24";
+  t["deckies"][0]["decky_config"]["ips_by_lan"]["lan1"] = lan_ + "2";
+  t["deckies"][2]["decky_config"]["ips_by_lan"]["lan1"] = lan_ + "10";
+  converge_ok(t);
+  EXPECT_NE(inspect_network(prefix_ + "lan1")["Id"], old_lan_id);
+  EXPECT_EQ(inspect_network(prefix_ + "lan1")["IPAM"]["Config"][0]["Subnet"], lan_ + "0/24");
+  EXPECT_EQ(inspect_network(prefix_ + "dmz")["Id"], dmz_id);
+  auto after = container_ids(topology_id_);
+  EXPECT_NE(after[prefix_ + "gw"], before[prefix_ + "gw"]);
+  EXPECT_NE(after[prefix_ + "db"], before[prefix_ + "db"]);
+  EXPECT_EQ(after[prefix_ + "web"], before[prefix_ + "web"]);
+  EXPECT_EQ(after[prefix_ + "web-http"], before[prefix_ + "web-http"]);
+  EXPECT_EQ(ip_of(inspect_container(prefix_ + "db"), prefix_ + "lan1"), lan_ + "10");
+}
+
+TEST_F(ConvergeEngine, ADeckyDroppedFromThePlanLosesItsContainers) {
+  converge_ok(topology());
+  auto before = container_ids(topology_id_);
+  json t = topology();
+  t["deckies"].erase(1);  // web
+  converge_ok(t);
+  EXPECT_EQ(container_ids(topology_id_),
+            (std::map<std::string, std::string>{{prefix_ + "gw", before[prefix_ + "gw"]},
+                                                {prefix_ + "db", before[prefix_ + "db"]}}));
+}
+
+TEST_F(ConvergeEngine, TeardownLeavesNothingLabelledAndIsIdempotent) {
+  converge_ok(topology());
+  RuntimeStatus st = teardown_topology(engine_, topology_id_, kParallelism);
+  ASSERT_TRUE(st.ok) << st.message;
+  EXPECT_TRUE(container_ids(topology_id_).empty());
+  EXPECT_TRUE(network_names(topology_id_).empty());
+  st = teardown_topology(engine_, topology_id_, kParallelism);
+  EXPECT_TRUE(st.ok) << st.message;
+}
+
+TEST_F(ConvergeEngine, AFailedApplyNamesTheObjectAndTeardownFindsItsLeftovers) {
+  json t = topology();
+  // Outside lan1's subnet: the engine refuses the endpoint.
+  t["deckies"][2]["decky_config"]["ips_by_lan"]["lan1"] = "192.0.2.10";
+  RuntimeStatus st = converge(engine_, plan(t), kParallelism);
+  ASSERT_FALSE(st.ok);
+  EXPECT_NE(st.message.find(prefix_ + "db"), std::string::npos) << st.message;
+  EXPECT_FALSE(network_names(topology_id_).empty());  // the networks were made
+  st = teardown_topology(engine_, topology_id_, kParallelism);
+  ASSERT_TRUE(st.ok) << st.message;
+  EXPECT_TRUE(container_ids(topology_id_).empty());
+  EXPECT_TRUE(network_names(topology_id_).empty());
+}
+
+TEST_F(ConvergeEngine, AnUnpullableBaseImageFailsNamingTheImage) {
+  RuntimeStatus st = converge(
+      engine_, plan_topology(topology(), catalog_, "nonexistent.invalid/nope:1"), kParallelism);
+  ASSERT_FALSE(st.ok);
+  EXPECT_NE(st.message.find("pulling image nonexistent.invalid/nope:1 failed"), std::string::npos)
+      << st.message;
+}
+
+TEST_F(ConvergeEngine, TeardownOfOtherTopologiesKeepsOnlyTheGivenOne) {
+  converge_ok(topology());
+  json other = topology();
+  other["topology"]["id"] = other_id_;
+  other["lans"][0]["subnet"] = subnet(2) + "0/24";
+  other["lans"][1]["subnet"] = subnet(3) + "0/24";
+  other["deckies"] = json::array({other["deckies"][2]});  // db alone
+  other["deckies"][0]["decky_config"]["ips_by_lan"]["lan1"] = subnet(3) + "10";
+  other["edges"] = json::array({other["edges"][3]});
+  ASSERT_TRUE(converge(engine_, plan(other), kParallelism).ok);
+  ASSERT_EQ(container_ids(other_id_).size(), 1u);
+  auto mine = container_ids(topology_id_);
+
+  RuntimeStatus st = teardown_other_topologies(engine_, topology_id_, kParallelism);
+  ASSERT_TRUE(st.ok) << st.message;
+  EXPECT_TRUE(container_ids(other_id_).empty());
+  EXPECT_TRUE(network_names(other_id_).empty());
+  EXPECT_EQ(container_ids(topology_id_), mine);
+  EXPECT_EQ(network_names(topology_id_).size(), 2u);
+}
+
+}  // namespace
+}  // namespace edge::docker
