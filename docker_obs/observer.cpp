@@ -1,0 +1,482 @@
+#include "docker_obs/observer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+namespace edge::docker {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::map<std::string, std::string> parse_labels(const json& obj) {
+  std::map<std::string, std::string> labels;
+  auto it = obj.find("Labels");
+  if (it == obj.end() || !it->is_object()) return labels;  // Docker sends null for none
+  for (const auto& [k, v] : it->items()) {
+    if (v.is_string()) labels[k] = v.get<std::string>();
+  }
+  return labels;
+}
+
+std::string label_of(const std::map<std::string, std::string>& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? std::string() : it->second;
+}
+
+json sorted_array(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return json(v);
+}
+
+bool same_content(const Observation& a, const Observation& b) {
+  return a.reachable == b.reachable && a.error == b.error && a.bridges == b.bridges &&
+         a.containers == b.containers && a.drift == b.drift;
+}
+
+// Docker's `since` takes a Unix time with an optional fractional part.
+std::string unix_time_now() {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld.%09lld", static_cast<long long>(ns / 1000000000),
+                static_cast<long long>(ns % 1000000000));
+  return buf;
+}
+
+}  // namespace
+
+json compute_drift(const Plan& plan, const EngineSnapshot& snapshot) {
+  std::map<std::string, const ObservedNetwork*> nets;
+  for (const auto& n : snapshot.networks) {
+    if (label_of(n.labels, kLabelTopologyId) == plan.topology_id) nets[n.name] = &n;
+  }
+  std::map<std::string, const ObservedContainer*> ctrs;
+  for (const auto& c : snapshot.containers) {
+    if (label_of(c.labels, kLabelTopologyId) == plan.topology_id) ctrs[c.name] = &c;
+  }
+
+  std::vector<std::string> missing, extra, stopped, changed;
+  std::set<std::string> wanted_nets, wanted_ctrs;
+  for (const auto& want : plan.networks) {
+    wanted_nets.insert(want.name);
+    auto it = nets.find(want.name);
+    if (it == nets.end()) {
+      missing.push_back(want.name);
+    } else if (label_of(it->second->labels, kLabelSpec) != label_of(want.labels, kLabelSpec)) {
+      changed.push_back(want.name);
+    }
+  }
+  auto check_container = [&](const ContainerSpec& want) {
+    wanted_ctrs.insert(want.name);
+    auto it = ctrs.find(want.name);
+    if (it == ctrs.end()) {
+      missing.push_back(want.name);
+      return;
+    }
+    if (it->second->state != "running") stopped.push_back(want.name);
+    if (label_of(it->second->labels, kLabelSpec) != label_of(want.labels, kLabelSpec)) {
+      changed.push_back(want.name);
+    }
+  };
+  for (const auto& want : plan.bases) check_container(want);
+  for (const auto& want : plan.services) check_container(want);
+  for (const auto& [name, _] : nets) {
+    if (!wanted_nets.count(name)) extra.push_back(name);
+  }
+  for (const auto& [name, _] : ctrs) {
+    if (!wanted_ctrs.count(name)) extra.push_back(name);
+  }
+  bool in_sync = missing.empty() && extra.empty() && stopped.empty() && changed.empty();
+  return json{{"in_sync", in_sync},
+              {"missing", sorted_array(std::move(missing))},
+              {"extra", sorted_array(std::move(extra))},
+              {"stopped", sorted_array(std::move(stopped))},
+              {"changed", sorted_array(std::move(changed))}};
+}
+
+Observation derive_observation(const EngineSnapshot& snapshot, const Plan* watched) {
+  Observation o;
+  if (watched != nullptr && watched->topology_id.empty()) watched = nullptr;
+  if (!snapshot.reachable) {
+    o.reachable = false;
+    o.error = snapshot.error.empty() ? "the Docker engine is unreachable" : snapshot.error;
+    o.drift = watched == nullptr ? json::object() : json{{"in_sync", false}, {"error", o.error}};
+    return o;
+  }
+  o.reachable = true;
+  auto mine = [&](const std::map<std::string, std::string>& labels) {
+    if (watched == nullptr) return labels.count(kLabelTopologyId) > 0;
+    return label_of(labels, kLabelTopologyId) == watched->topology_id;
+  };
+  for (const auto& n : snapshot.networks) {
+    if (mine(n.labels)) o.bridges.push_back(n.name);
+  }
+  for (const auto& c : snapshot.containers) {
+    if (mine(c.labels) && c.state == "running") o.containers.push_back(c.name);
+  }
+  std::sort(o.bridges.begin(), o.bridges.end());
+  std::sort(o.containers.begin(), o.containers.end());
+  o.drift = watched == nullptr ? json::object() : compute_drift(*watched, snapshot);
+  return o;
+}
+
+bool parse_network_list(const json& body, std::vector<ObservedNetwork>* out, std::string* error) {
+  if (!body.is_array()) {
+    *error = "the engine's network list is not a JSON array";
+    return false;
+  }
+  out->clear();
+  for (const auto& n : body) {
+    if (!n.is_object() || !n.contains("Name") || !n["Name"].is_string()) {
+      *error = "the engine's network list has an entry without a Name";
+      return false;
+    }
+    out->push_back({n["Name"].get<std::string>(), parse_labels(n)});
+  }
+  std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return true;
+}
+
+bool parse_container_list(const json& body, std::vector<ObservedContainer>* out,
+                          std::string* error) {
+  if (!body.is_array()) {
+    *error = "the engine's container list is not a JSON array";
+    return false;
+  }
+  out->clear();
+  for (const auto& c : body) {
+    auto names = c.is_object() ? c.find("Names") : c.end();
+    if (!c.is_object() || names == c.end() || !names->is_array() || names->empty() ||
+        !names->front().is_string()) {
+      *error = "the engine's container list has an entry without Names";
+      return false;
+    }
+    std::string name = names->front().get<std::string>();
+    if (!name.empty() && name.front() == '/') name.erase(0, 1);
+    std::string state;
+    if (auto s = c.find("State"); s != c.end() && s->is_string()) state = s->get<std::string>();
+    out->push_back({std::move(name), std::move(state), parse_labels(c)});
+  }
+  std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return true;
+}
+
+bool event_triggers_relist(const json& event) {
+  if (!event.is_object()) return false;
+  auto type = event.find("Type");
+  if (type == event.end() || !type->is_string()) return false;
+  if (*type == "network") return true;
+  if (*type != "container") return false;
+  auto action = event.find("Action");
+  if (action == event.end() || !action->is_string()) return false;
+  // "health_status: healthy", "exec_start: sh -c ..." carry a suffix.
+  std::string verb = action->get<std::string>();
+  verb = verb.substr(0, verb.find(':'));
+  static const std::set<std::string> kLifecycle = {"create",  "start",   "restart", "die",
+                                                   "kill",    "oom",     "stop",    "pause",
+                                                   "unpause", "destroy", "rename",  "update"};
+  if (!kLifecycle.count(verb)) return false;
+  auto actor = event.find("Actor");
+  if (actor == event.end() || !actor->is_object()) return false;
+  auto attrs = actor->find("Attributes");
+  // Container events carry the container's labels among the attributes.
+  return attrs != actor->end() && attrs->is_object() && attrs->contains(kLabelTopologyId);
+}
+
+EngineSnapshot list_labelled_objects(DockerEngine& engine) {
+  EngineSnapshot snap;
+  const std::string filters = url_encode(json{{"label", json::array({kLabelTopologyId})}}.dump());
+  EngineResponse nets = engine.get("/networks?filters=" + filters, "GET /networks");
+  if (!nets.ok()) {
+    snap.error = "listing networks: " + nets.message();
+    return snap;
+  }
+  EngineResponse ctrs =
+      engine.get("/containers/json?all=1&filters=" + filters, "GET /containers/json");
+  if (!ctrs.ok()) {
+    snap.error = "listing containers: " + ctrs.message();
+    return snap;
+  }
+  std::string error;
+  if (!parse_network_list(nets.json(), &snap.networks, &error) ||
+      !parse_container_list(ctrs.json(), &snap.containers, &error)) {
+    snap.networks.clear();
+    snap.containers.clear();
+    snap.error = error;
+    return snap;
+  }
+  snap.reachable = true;
+  return snap;
+}
+
+// ---------------------------------------------------------------------------
+
+namespace detail {
+
+struct ObserverState {
+  ObserverState(std::shared_ptr<DockerEngine> e, ObserverOptions o)
+      : engine(std::move(e)), options(o) {}
+
+  const std::shared_ptr<DockerEngine> engine;
+  const ObserverOptions options;
+
+  std::mutex list_mu;  // serialises listings, so the last one stored is the newest
+
+  mutable std::mutex mu;  // guards everything below
+  std::condition_variable cv;
+  std::optional<Plan> watched;
+  EngineSnapshot snapshot;
+  bool listed = false;
+  Clock::time_point last_list{};
+  Observation observation;
+  bool events_connected = false;
+  std::string last_error;
+  bool relist_pending = false;
+  Clock::time_point relist_due{};
+  bool notify_pending = false;
+
+  std::mutex cb_mu;  // guards callback; held while it runs
+  std::function<void()> callback;
+
+  // Under mu. Re-derives the observation; flags a notification on change.
+  void recompute_locked() {
+    Observation o = derive_observation(snapshot, watched ? &*watched : nullptr);
+    if (!listed) {
+      o.reachable = false;
+      o.error = "the Docker engine has not been listed yet";
+      o.drift = watched && !watched->topology_id.empty()
+                    ? json{{"in_sync", false}, {"error", o.error}}
+                    : json::object();
+    }
+    if (same_content(o, observation)) return;
+    o.generation = observation.generation + 1;
+    observation = std::move(o);
+    notify_pending = true;
+    cv.notify_all();
+  }
+
+  bool list_now() {
+    std::lock_guard<std::mutex> serial(list_mu);
+    EngineSnapshot snap = list_labelled_objects(*engine);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!snap.reachable) {
+      if (snapshot.reachable || !listed) spdlog::warn("docker: observation failed: {}", snap.error);
+      last_error = snap.error;
+    } else if (!snapshot.reachable && listed) {
+      spdlog::info("docker: engine reachable again");
+    }
+    bool ok = snap.reachable;
+    snapshot = std::move(snap);
+    listed = true;
+    last_list = Clock::now();
+    recompute_locked();
+    return ok;
+  }
+
+  void schedule_relist(std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (relist_pending) return;  // already due: coalesce
+    relist_pending = true;
+    relist_due = Clock::now() + delay;
+    cv.notify_all();
+  }
+};
+
+struct ObserverRun {
+  std::atomic<bool> stop{false};
+  std::thread stream;
+  std::thread lister;
+  bool stream_done = false;  // guarded by ObserverState::mu
+  bool lister_done = false;  // guarded by ObserverState::mu
+};
+
+}  // namespace detail
+
+using detail::ObserverRun;
+using detail::ObserverState;
+
+Observer::Observer(std::shared_ptr<DockerEngine> engine, ObserverOptions options)
+    : state_(std::make_shared<ObserverState>(std::move(engine), options)) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->recompute_locked();
+  state_->notify_pending = false;
+}
+
+Observer::~Observer() { stop(); }
+
+void Observer::watch(std::optional<Plan> plan) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (plan && plan->topology_id.empty()) plan.reset();
+  state_->watched = std::move(plan);
+  state_->recompute_locked();
+}
+
+Observation Observer::observe() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->observation;
+}
+
+EngineInfo Observer::engine_info() const {
+  EngineInfo info;
+  info.api_version = state_->engine->api_version();
+  info.engine_version = state_->engine->engine_version();
+  std::lock_guard<std::mutex> lock(state_->mu);
+  info.reachable = state_->listed && state_->snapshot.reachable;
+  info.events_connected = state_->events_connected;
+  info.last_error = state_->last_error;
+  return info;
+}
+
+void Observer::on_change(std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(state_->cb_mu);
+  state_->callback = std::move(callback);
+}
+
+bool Observer::refresh() { return state_->list_now(); }
+
+void Observer::request_refresh() { state_->schedule_relist(state_->options.debounce); }
+
+namespace {
+
+void fire_callback(ObserverState& s, const std::atomic<bool>& stop) {
+  std::lock_guard<std::mutex> lock(s.cb_mu);
+  if (stop.load() || !s.callback) return;
+  try {
+    s.callback();
+  } catch (const std::exception& e) {
+    spdlog::error("docker: observation change callback failed: {}", e.what());
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Waits for a re-list request, the safety period, or a pending notification.
+void lister_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> run) {
+  std::unique_lock<std::mutex> lock(s->mu);
+  while (!run->stop.load()) {
+    if (s->notify_pending) {
+      s->notify_pending = false;
+      lock.unlock();
+      fire_callback(*s, run->stop);
+      lock.lock();
+      continue;
+    }
+    Clock::time_point now = Clock::now();
+    // Before the first listing the events thread is about to list anyway.
+    Clock::time_point due = (s->listed ? s->last_list : now) + s->options.safety_relist;
+    if (s->relist_pending) due = std::min(due, s->relist_due);
+    if (now >= due) {
+      s->relist_pending = false;
+      lock.unlock();
+      s->list_now();
+      lock.lock();
+      continue;
+    }
+    s->cv.wait_until(lock, due);
+  }
+  run->lister_done = true;
+  s->cv.notify_all();
+}
+
+// Lists, then follows /events from the moment before that listing (so no
+// event between the two is lost); on a break, backs off and starts over.
+void stream_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> run) {
+  const std::string filters =
+      url_encode(json{{"type", json::array({"container", "network"})}}.dump());
+  auto backoff = s->options.initial_backoff;
+  while (!run->stop.load()) {
+    const std::string since = unix_time_now();
+    if (s->list_now()) {
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->events_connected = true;
+      }
+      auto opened = Clock::now();
+      EngineResponse r = s->engine->stream_lines(
+          "/events?since=" + since + "&filters=" + filters,
+          [&](std::string_view line) {
+            json event = json::parse(line, nullptr, /*allow_exceptions=*/false);
+            if (event_triggers_relist(event)) s->schedule_relist(s->options.debounce);
+          },
+          run->stop);
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->events_connected = false;
+        if (!run->stop.load()) {
+          s->last_error = r.status == 0 ? r.message() : "the Docker engine ended the events stream";
+        }
+      }
+      if (run->stop.load()) break;
+      spdlog::warn("docker: events stream ended: {}; reconnecting",
+                   r.status == 0 ? r.message() : "closed by the engine");
+      // A stream that lived a while was healthy: start the backoff over.
+      if (Clock::now() - opened > std::chrono::seconds(10)) backoff = s->options.initial_backoff;
+    }
+    std::unique_lock<std::mutex> lock(s->mu);
+    s->cv.wait_for(lock, backoff, [&] { return run->stop.load(); });
+    backoff = std::min(backoff * 2, s->options.max_backoff);
+  }
+  std::lock_guard<std::mutex> lock(s->mu);
+  run->stream_done = true;
+  s->cv.notify_all();
+}
+
+}  // namespace
+
+void Observer::start() {
+  if (run_) return;
+  auto run = std::make_shared<ObserverRun>();
+  run->lister = std::thread(lister_loop, state_, run);
+  run->stream = std::thread(stream_loop, state_, run);
+  run_ = std::move(run);
+}
+
+void Observer::stop() {
+  if (!run_) return;
+  std::shared_ptr<ObserverRun> run = std::move(run_);
+  run_.reset();
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    run->stop.store(true);
+    state_->cv.notify_all();
+  }
+  bool stream_done = false, lister_done = false;
+  {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    state_->cv.wait_for(lock, state_->options.stop_grace,
+                        [&] { return run->stream_done && run->lister_done; });
+    stream_done = run->stream_done;
+    lister_done = run->lister_done;
+  }
+  // A thread stuck in a hung engine call holds only shared state and its own
+  // run: detached, it ends when the call times out.
+  if (stream_done) {
+    run->stream.join();
+  } else {
+    spdlog::warn("docker: events thread is stuck in an engine call; leaving it to time out");
+    run->stream.detach();
+  }
+  if (lister_done) {
+    run->lister.join();
+  } else {
+    spdlog::warn("docker: lister thread is stuck in an engine call; leaving it to time out");
+    run->lister.detach();
+  }
+  // Waits out a callback already running; none starts after this.
+  std::lock_guard<std::mutex> gate(state_->cb_mu);
+}
+
+}  // namespace edge::docker
