@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Deterministic hydrated topology for the hash benchmark.
+
+Shaped like the master's hydrated documents in tests/vectors (v1-22..v1-59):
+topology / lans / deckies / edges, volatile keys (status, version, x, y,
+created_at, last_error) that the hash strips, non-ASCII names, floats.
+The same arguments always give the same bytes.
+
+  gen_topology.py [--deckies N] [--seed S] [--out FILE]   (default: ~10 MB)
+"""
+import argparse
+import json
+import random
+import sys
+import uuid
+
+ARCHETYPES = ["linux-server", "windows-ws", "deaddeck", "iot-camera", "nas"]
+SERVICES = ["http", "ftp", "smb", "ssh", "rdp", "telnet", "mysql", "snmp"]
+FLAVOUR = ["é", "ü", "ñ", "ß", "Ω", "π", "名前", "値", "국", "어", "€", "😀", "🚀", "\u2028", "\t", "\\", "\"", "/"]
+
+
+def word(r, n):
+    return "".join(r.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_ ")
+                   for _ in range(n))
+
+
+def fancy(r):
+    return word(r, r.randrange(3, 9)) + "".join(r.choice(FLAVOUR) for _ in range(r.randrange(0, 4)))
+
+
+def build(deckies, seed):
+    r = random.Random(seed)
+    n_lans = max(2, deckies // 40)
+    ts = "2026-04-21T00:00:00+00:00"
+    lans = []
+    for i in range(n_lans):
+        lans.append({"id": f"l{i}", "name": f"lan{i}", "subnet": f"10.{i // 256}.{i % 256}.0/24",
+                     "is_dmz": i == 0, "x": r.randrange(1000), "y": r.randrange(1000),
+                     "created_at": ts, "label": fancy(r)})
+    decky_list, edges = [], []
+    for i in range(deckies):
+        lan = i % n_lans
+        services = r.sample(SERVICES, r.randrange(0, 4))
+        service_config = {s: {"port": r.randrange(1, 65536), "banner": fancy(r),
+                              "latency_ms": round(r.uniform(0.1, 250.0), r.randrange(1, 17)),
+                              "weight": r.random(), "env": {"MODE": r.choice(["lure", "sink"]),
+                                                            "TOKEN": uuid.UUID(int=r.getrandbits(128)).hex},
+                              "status": "running", "updated_at": ts}
+                          for s in services}
+        decky_list.append({
+            "uuid": f"d{i}", "name": f"decky-{i}", "services": services,
+            "decky_config": {"name": f"decky-{i}", "archetype": r.choice(ARCHETYPES),
+                             "ips_by_lan": {f"lan{lan}": f"10.{lan // 256}.{lan % 256}.{10 + i // n_lans}"},
+                             "forwards_l3": r.random() < 0.1, "service_config": service_config,
+                             "weight": r.random(), "scale": r.choice([1e-7, 2.5e16, 1e15, 0.5, -0.0, 3.0]),
+                             "big": r.getrandbits(70), "note": fancy(r)},
+            "state": r.choice(["pending", "running", "failed"]),
+            "x": r.randrange(1000), "y": r.randrange(1000), "w": 120, "h": 80,
+            "last_error": None if r.random() < 0.9 else fancy(r),
+            "last_seen": ts, "status": "active",
+        })
+        edges.append({"id": f"e{i}", "decky_uuid": f"d{i}", "lan_id": f"l{lan}",
+                      "is_bridge": i < n_lans, "forwards_l3": i < n_lans, "created_at": ts})
+    return {
+        "topology": {"id": str(uuid.UUID(int=r.getrandbits(128))), "name": fancy(r), "mode": "agent",
+                     "target_host_uuid": "h1", "status": "deploying", "version": 58,
+                     "status_changed_at": ts},
+        "lans": lans, "deckies": decky_list, "edges": edges,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deckies", type=int, default=10500, help="number of deckies (10500 ~ 10 MB)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default="-", help="output file, - for stdout")
+    a = ap.parse_args()
+    text = json.dumps(build(a.deckies, a.seed), ensure_ascii=False)
+    data = text.encode("utf-8")
+    if a.out == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        with open(a.out, "wb") as f:
+            f.write(data)
+        print(f"{a.out}: {len(data)} bytes, {a.deckies} deckies", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Times the master's hash function (Python stdlib: json.loads + strip +
+# json.dumps + sha256) against build/edge_bench's BM_CanonicalHash on the same
+# ~10 MB topology, checks both give the same hash, and prints both medians
+# (5 runs each) and the ratios, for wall-clock time and for CPU time (on a
+# busy machine the CPU figures are the steadier ones).
+#
+#   bench/hash_vs_python.sh [BUILD_DIR] [DECKIES]    (defaults: build, 10500)
+set -euo pipefail
+
+src_dir=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${1:-$src_dir/build}
+deckies=${2:-10500}
+bench="$build_dir/edge_bench"
+[[ -x $bench ]] || { echo "no $bench: build the edge_bench target first" >&2; exit 2; }
+
+doc=$(mktemp /tmp/edge_hash_topology.XXXXXX.json)
+out=$(mktemp /tmp/edge_hash_bench.XXXXXX.json)
+trap 'rm -f "$doc" "$out"' EXIT
+
+python3 "$src_dir/bench/gen_topology.py" --deckies "$deckies" --out "$doc"
+
+py_result=$(python3 - "$doc" <<'PY'
+import hashlib, json, statistics, sys, time
+
+VOLATILE = frozenset({"created_at", "status_changed_at", "updated_at", "last_seen",
+                      "status", "version", "last_error", "x", "y", "w", "h"})
+
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if k not in VOLATILE}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+
+def canonical_hash(text):
+    return hashlib.sha256(json.dumps(strip(json.loads(text)), sort_keys=True,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+with open(sys.argv[1], "rb") as f:
+    body = f.read()
+wall, cpu = [], []
+for _ in range(5):
+    w0, c0 = time.perf_counter(), time.process_time()
+    h = canonical_hash(body.decode("utf-8"))
+    wall.append((time.perf_counter() - w0) * 1000.0)
+    cpu.append((time.process_time() - c0) * 1000.0)
+print(f"{statistics.median(wall):.3f} {statistics.median(cpu):.3f} {h}")
+PY
+)
+read -r py_ms py_cpu_ms py_hash <<<"$py_result"
+
+EDGE_BENCH_TOPOLOGY="$doc" "$bench" --benchmark_filter=Hash --benchmark_repetitions=5 \
+  --benchmark_format=json --benchmark_out="$out" --benchmark_out_format=json >/dev/null
+
+read -r cpp_ms cpp_cpu_ms cpp_hash < <(python3 - "$out" <<'PY'
+import json, sys
+runs = [b for b in json.load(open(sys.argv[1]))["benchmarks"]
+        if b["run_name"].startswith("BM_CanonicalHash")]
+median = [b for b in runs if b.get("aggregate_name") == "median"][0]
+assert median["time_unit"] == "ms", median["time_unit"]
+label = [b for b in runs if b.get("run_type") == "iteration"][0].get("label", "")
+print(f"{median['real_time']:.3f} {median['cpu_time']:.3f} {label}")
+PY
+)
+
+size=$(stat -c %s "$doc")
+echo "document:        $size bytes ($deckies deckies)"
+echo "python3 ($(python3 --version 2>&1)) hash:  $py_hash"
+echo "edge_bench (BM_CanonicalHash) hash: $cpp_hash"
+echo "python3 median:    wall $py_ms ms, cpu $py_cpu_ms ms"
+echo "edge_bench median: wall $cpp_ms ms, cpu $cpp_cpu_ms ms"
+if [[ $py_hash != "$cpp_hash" ]]; then
+  echo "MISMATCH: the two hashes differ" >&2
+  exit 1
+fi
+python3 - "$py_ms" "$cpp_ms" "$py_cpu_ms" "$cpp_cpu_ms" <<'PY'
+import sys
+pw, cw, pc, cc = map(float, sys.argv[1:])
+print(f"ratio (python / edge): wall {pw / cw:.1f}x, cpu {pc / cc:.1f}x")
+PY
