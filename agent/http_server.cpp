@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 namespace edge {
 namespace {
@@ -119,6 +120,12 @@ std::unique_ptr<HttpServer> HttpServer::create(const ServerOptions& opt, HttpHan
   svr.set_write_timeout(opt.read_timeout_s, 0);
   svr.set_payload_max_length(opt.max_body_bytes);
   svr.set_tcp_nodelay(true);
+  // cpp-httplib's default adds SO_REUSEPORT, which would let a second agent
+  // bind the same port and silently share the master's calls.
+  svr.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok"})", kJson);
