@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The CLI as an operator meets it: --version, hash, state, config precedence,
+# refusals at startup, a second agent on one state dir, SIGTERM.
+set -uo pipefail
+BUILD=${1:?build dir}
+SRC=${2:?source dir}
+AGENT="$BUILD/edge-agent"
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+pass=0; fail=0
+ok() { echo "PASS: $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_health() {
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/health" >/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+check "--version names the program and version" '"$AGENT" --version | grep -Eq "^edge-agent [0-9]+\.[0-9]+\.[0-9]+"'
+
+python3 - "$SRC/tests/vectors/canonical_hash_public.jsonl" "$TMP" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    v = json.loads(line)
+    if v["name"] == "v1-30":
+        open(sys.argv[2] + "/topo.json", "w").write(v["input"])
+        open(sys.argv[2] + "/topo.sha", "w").write(v["sha256"] + "\n")
+PY
+check "hash FILE prints the master's hash" '[ "$("$AGENT" hash "$TMP/topo.json")" = "$(cat "$TMP/topo.sha")" ]'
+check "hash - reads stdin" '[ "$("$AGENT" hash - < "$TMP/topo.json")" = "$(cat "$TMP/topo.sha")" ]'
+check "hash of broken JSON fails with a reason" '! "$AGENT" hash - <<<"{\"a\":" 2>"$TMP/err" && [ -s "$TMP/err" ]'
+
+check "state on an empty dir prints a null row" \
+  '[ "$("$AGENT" state --state-dir "$TMP/empty" | jq_py "d[\"topology_id\"]")" = "None" ]'
+
+"$AGENT" run --listen 0.0.0.0:1 --state-dir "$TMP/s0" 2>"$TMP/err0"; rc=$?
+check "plaintext on a non-loopback address refuses to start (exit 2)" '[ $rc -eq 2 ]'
+check "the refusal says which flags to pass" 'grep -q -- "--tls-cert, --tls-key and --tls-ca" "$TMP/err0"'
+
+cat >"$TMP/config.json" <<JSON
+{"base_image": "file-img", "heartbeat_interval": 11, "host_uuid": "file-uuid", "state_dir": "$TMP/s1", "listen": "127.0.0.1:1"}
+JSON
+P1=$(free_port)
+EDGE_AGENT_BASE_IMAGE=env-img EDGE_AGENT_HOST_UUID=env-uuid \
+  "$AGENT" run --config "$TMP/config.json" --host-uuid flag-uuid --listen "127.0.0.1:$P1" \
+  --docker-socket "$TMP/none.sock" 2>"$TMP/a1.log" &
+PIDS+=($!); A1=$!
+if wait_health "$P1"; then ok "agent 1 answers /health"; else bad "agent 1 answers /health"; cat "$TMP/a1.log"; fi
+curl -s "http://127.0.0.1:$P1/debug/state" >"$TMP/debug.json"
+check "flag beats env (host_uuid)" '[ "$(jq_py "d[\"config\"][\"host_uuid\"]" <"$TMP/debug.json")" = flag-uuid ]'
+check "env beats file (base_image)" '[ "$(jq_py "d[\"config\"][\"base_image\"]" <"$TMP/debug.json")" = env-img ]'
+check "file beats default (heartbeat_interval)" '[ "$(jq_py "d[\"config\"][\"heartbeat_interval_s\"]" <"$TMP/debug.json")" = 11 ]'
+check "the file sets what nothing else does (state_dir)" \
+  '[ "$(jq_py "d[\"config\"][\"state_dir\"]" <"$TMP/debug.json")" = "$TMP/s1" ]'
+check "an unreachable engine is observed.error, not a crash" \
+  'curl -s "http://127.0.0.1:$P1/topology/state" | jq_py "\"error\" in d[\"observed\"]" | grep -q True'
+
+deep=$(python3 -c 'print("{\"hydrated\":" + "["*300000 + "]"*300000 + ",\"version_hash\":\"x\"}")')
+code=$(curl -s -o "$TMP/deep.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary @- "http://127.0.0.1:$P1/topology/apply" <<<"$deep")
+check "300k nested brackets get a 422, not a crash" '[ "$code" = 422 ] && curl -sf "http://127.0.0.1:$P1/health" >/dev/null'
+
+P2=$(free_port)
+"$AGENT" run --state-dir "$TMP/s1" --listen "127.0.0.1:$P2" 2>"$TMP/a2.log"; rc=$?
+check "a second agent on the same state dir refuses to start" '[ $rc -ne 0 ]'
+check "the refusal names the first agent's pid" 'grep -q "pid $A1" "$TMP/a2.log"'
+
+printf '{"bogus_key": 1}' >"$TMP/bad.json"
+"$AGENT" run --config "$TMP/bad.json" 2>"$TMP/a3.log"; rc=$?
+check "an unknown config key is refused by name" '[ $rc -eq 2 ] && grep -q bogus_key "$TMP/a3.log"'
+
+start=$(date +%s%N)
+kill -TERM "$A1"; wait "$A1"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "SIGTERM exits 0 (rc=$rc) promptly (${ms} ms)" '[ $rc -eq 0 ] && [ $ms -lt 5000 ]'
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
