@@ -172,11 +172,25 @@ bool parse_container_list(const json& body, std::vector<ObservedContainer>* out,
   return true;
 }
 
-bool event_triggers_relist(const json& event) {
+bool event_triggers_relist(const json& event, const EventScope& scope) {
   if (!event.is_object()) return false;
   auto type = event.find("Type");
   if (type == event.end() || !type->is_string()) return false;
-  if (*type == "network") return true;
+  auto actor = event.find("Actor");
+  const json* attrs = nullptr;
+  if (actor != event.end() && actor->is_object()) {
+    auto a = actor->find("Attributes");
+    if (a != actor->end() && a->is_object()) attrs = &*a;
+  }
+  auto attr = [&](const char* key) -> std::string {
+    if (attrs == nullptr) return "";
+    auto it = attrs->find(key);
+    return it != attrs->end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  if (*type == "network") {
+    if (scope.topology_id.empty()) return true;
+    return scope.networks.count(attr("name")) > 0 || attr(kLabelTopologyId) == scope.topology_id;
+  }
   if (*type != "container") return false;
   auto action = event.find("Action");
   if (action == event.end() || !action->is_string()) return false;
@@ -187,11 +201,9 @@ bool event_triggers_relist(const json& event) {
                                                    "kill",    "oom",     "stop",    "pause",
                                                    "unpause", "destroy", "rename",  "update"};
   if (!kLifecycle.count(verb)) return false;
-  auto actor = event.find("Actor");
-  if (actor == event.end() || !actor->is_object()) return false;
-  auto attrs = actor->find("Attributes");
   // Container events carry the container's labels among the attributes.
-  return attrs != actor->end() && attrs->is_object() && attrs->contains(kLabelTopologyId);
+  if (attrs == nullptr || !attrs->contains(kLabelTopologyId)) return false;
+  return scope.topology_id.empty() || attr(kLabelTopologyId) == scope.topology_id;
 }
 
 EngineSnapshot list_labelled_objects(DockerEngine& engine) {
@@ -245,12 +257,23 @@ struct ObserverState {
   bool relist_pending = false;
   Clock::time_point relist_due{};
   bool notify_pending = false;
+  EventScope scope;  // follows watched and snapshot
 
   std::mutex cb_mu;  // guards callback; held while it runs
   std::function<void()> callback;
 
   // Under mu. Re-derives the observation; flags a notification on change.
   void recompute_locked() {
+    scope = EventScope{};
+    if (watched && !watched->topology_id.empty()) {
+      scope.topology_id = watched->topology_id;
+      for (const auto& n : watched->networks) scope.networks.insert(n.name);
+      for (const auto& n : snapshot.networks) {
+        if (label_of(n.labels, kLabelTopologyId) == scope.topology_id) {
+          scope.networks.insert(n.name);
+        }
+      }
+    }
     Observation o = derive_observation(snapshot, watched ? &*watched : nullptr);
     if (!listed) {
       o.reachable = false;
@@ -409,7 +432,12 @@ void stream_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> 
           "/events?since=" + since + "&filters=" + filters,
           [&](std::string_view line) {
             json event = json::parse(line, nullptr, /*allow_exceptions=*/false);
-            if (event_triggers_relist(event)) s->schedule_relist(s->options.debounce);
+            bool relevant = false;
+            {
+              std::lock_guard<std::mutex> lock(s->mu);
+              relevant = event_triggers_relist(event, s->scope);
+            }
+            if (relevant) s->schedule_relist(s->options.debounce);
           },
           run->stop);
       {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,11 +84,21 @@ bool parse_network_list(const nlohmann::json& body, std::vector<ObservedNetwork>
 bool parse_container_list(const nlohmann::json& body, std::vector<ObservedContainer>* out,
                           std::string* error);
 
-// Pure. Whether one /events message can change the observation: any network
-// event, or a lifecycle event (create, start, die, destroy, ...) of a
-// container carrying a decnet.topology.id label. exec_*, attach, resize and
-// the like do not.
-bool event_triggers_relist(const nlohmann::json& event);
+// Which /events messages concern the observation. An empty topology_id
+// (nothing watched): every labelled container and every network.
+struct EventScope {
+  std::string topology_id;
+  // Networks named by the watched plan or seen labelled with topology_id.
+  // Network events carry no labels, only the network's name.
+  std::set<std::string> networks;
+};
+
+// Pure. Whether one /events message can change the observation: a lifecycle
+// event (create, start, die, destroy, ...) of a container labelled with the
+// scope's topology id (any id when none), or an event of a network in scope
+// (any network when none). exec_*, attach, health_status and the like do not.
+// Another topology's churn is ignored: the engine is shared.
+bool event_triggers_relist(const nlohmann::json& event, const EventScope& scope = {});
 
 // Lists the labelled objects now: two engine calls. Never throws.
 EngineSnapshot list_labelled_objects(DockerEngine& engine);

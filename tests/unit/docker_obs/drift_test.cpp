@@ -204,3 +204,25 @@ TEST(EventTriggersRelist, AnyNetworkEventDoesAndOtherTypesDoNot) {
 
 }  // namespace
 }  // namespace edge::docker
+
+namespace edge::docker {
+namespace {
+
+TEST(EventTriggersRelist, WhenWatchingOnlyThatTopologysContainersAndNetworksCount) {
+  EventScope scope{"t1", {"decnet_t_t1_dmz"}};
+  json other = container_event("die", true);
+  other["Actor"]["Attributes"][kLabelTopologyId] = "t2";
+  EXPECT_TRUE(event_triggers_relist(container_event("die", true), scope));
+  EXPECT_FALSE(event_triggers_relist(other, scope));
+  auto network_event = [](const std::string& name) {
+    return json{{"Type", "network"},
+                {"Action", "disconnect"},
+                {"Actor", {{"ID", "n1"}, {"Attributes", {{"name", name}, {"type", "bridge"}}}}}};
+  };
+  EXPECT_TRUE(event_triggers_relist(network_event("decnet_t_t1_dmz"), scope));
+  EXPECT_FALSE(event_triggers_relist(network_event("decnet_t_t2_dmz"), scope));
+  EXPECT_TRUE(event_triggers_relist(network_event("decnet_t_t2_dmz"), EventScope{}));
+}
+
+}  // namespace
+}  // namespace edge::docker
