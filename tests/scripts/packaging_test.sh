@@ -47,7 +47,9 @@ fi
 AS_ROOT=()
 if [ "$(id -u)" -ne 0 ]; then
 	if command -v fakeroot >/dev/null 2>&1; then
-		AS_ROOT=(fakeroot)
+		# One fake-ownership session across every dpkg call and the checks.
+		touch "$TMP/fakeroot.state"
+		AS_ROOT=(fakeroot -i "$TMP/fakeroot.state" -s "$TMP/fakeroot.state")
 	else
 		fail "not root and fakeroot is missing: cannot run dpkg on a scratch root"
 		finish
@@ -298,7 +300,7 @@ IFS=: read -r _ _ uid gid _ home shell <<<"$user"
 case "$shell" in */nologin | */false) ;; *) problems+="login shell is '$shell'"$'\n' ;; esac
 [ "${uid:-0}" -gt 0 ] && [ "${uid:-0}" -lt 1000 ] || problems+="uid '$uid' is not a system uid"$'\n'
 grep -q '^docker:x:990:.*\bedge-agent\b' "$R/etc/group" || problems+="not in the docker group: $(grep '^docker:' "$R/etc/group")"$'\n'
-tls_stat=$(stat -c '%a %u %g' "$R/etc/edge-agent/tls" 2>&1)
+tls_stat=$("${AS_ROOT[@]}" stat -c '%a %u %g' "$R/etc/edge-agent/tls" 2>&1)
 [ "$tls_stat" = "750 0 $gid" ] || problems+="/etc/edge-agent/tls is '$tls_stat', want '750 0 $gid'"$'\n'
 if [ -z "$problems" ]; then
 	pass "postinst creates system user edge-agent (home /var/lib/edge-agent, no login, in docker) and tls/ 0750 root:edge-agent"
