@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "docker_obs/converge.h"
 #include "tests/support/test_support.h"
@@ -52,13 +54,20 @@ class ConvergeScripted : public ::testing::Test {
     fake_.on("GET /networks", [](int fd, const FakeRequest&) { FakeEngine::reply(fd, 200, "[]"); });
     fake_.on("POST /networks/create",
              [](int fd, const FakeRequest&) { FakeEngine::reply(fd, 201, R"({"Id":"n1"})"); });
-    // Creates miss the image until a pull has succeeded.
+    // Creates miss the image until a pull has succeeded. A miss is answered
+    // only once all three creates have arrived, so the three misses are
+    // concurrent and "pull once" is really put to the test.
     fake_.on("POST /containers/create", [this](int fd, const FakeRequest&) {
       if (pulled_) {
         FakeEngine::reply(fd, 201, R"({"Id":"c1"})");
-      } else {
-        FakeEngine::reply(fd, 404, std::string(R"({"message":"No such image: )") + kImage + "\"}");
+        return;
       }
+      ++misses_;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (misses_ < 3 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      FakeEngine::reply(fd, 404, std::string(R"({"message":"No such image: )") + kImage + "\"}");
     });
     for (int i = 0; i < 3; ++i) {
       fake_.on("POST /containers/decnet_t_0badcafe_d" + std::to_string(i) + "/start",
@@ -74,6 +83,7 @@ class ConvergeScripted : public ::testing::Test {
     return o;
   }()};
   std::atomic<bool> pulled_{false};
+  std::atomic<int> misses_{0};
 };
 
 TEST_F(ConvergeScripted, AMissingImageIsPulledOnceAndEveryCreateRetried) {
