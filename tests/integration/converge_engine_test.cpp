@@ -3,7 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -12,7 +11,7 @@
 #include "docker_obs/converge.h"
 #include "docker_obs/engine.h"
 #include "docker_obs/plan.h"
-#include "tests/support/test_support.h"
+#include "tests/support/docker_fixture.h"
 
 namespace edge::docker {
 namespace {
@@ -20,44 +19,20 @@ namespace {
 using nlohmann::json;
 
 constexpr int kParallelism = 4;
-constexpr const char* kTestImage = "edge-agent-test/busybox:latest";
+using edge::testing::kTestImage;
 
-std::string random_hex(std::mt19937_64& rng, int n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < n; ++i) out.push_back(kHex[rng() % 16]);
-  return out;
-}
-
-class ConvergeEngine : public ::testing::Test {
+class ConvergeEngine : public edge::testing::DockerFixture {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!engine_.negotiate(&why)) {
-      if (edge::testing::in_ci()) FAIL() << "Docker is required in CI: " << why;
-      GTEST_SKIP() << "Docker engine unreachable: " << why;
-    }
-    const std::string script = std::string(EDGE_SOURCE_DIR) + "/tests/support/make_test_image.sh";
-    ASSERT_EQ(std::system(("bash " + script + " >/dev/null").c_str()), 0)
-        << "could not build the test image";
+    DockerFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    other_id_ = edge::testing::random_topology_id();
+    also_clean_up(other_id_);
     std::random_device rd;
-    std::mt19937_64 rng((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
-    topology_id_ = random_hex(rng, 8) + "-" + random_hex(rng, 4) + "-4" + random_hex(rng, 3) +
-                   "-8" + random_hex(rng, 3) + "-" + random_hex(rng, 12);
-    other_id_ = random_hex(rng, 8) + "-0000-4000-8000-000000000000";
-    x_ = static_cast<int>(rng() % 64);
+    x_ = static_cast<int>(rd() % 64);
     dmz_ = subnet(0);
     lan_ = subnet(1);
-    prefix_ = "decnet_t_" + topology_id_.substr(0, 8) + "_";
     catalog_ = {{"http", {kTestImage, {"httpd", "-f", "-p", "8080"}, {{"GREETING", "hi"}}}}};
-  }
-
-  void TearDown() override {
-    for (const std::string& id : {topology_id_, other_id_}) {
-      if (id.empty()) continue;
-      RuntimeStatus st = teardown_topology(engine_, id, kParallelism);
-      EXPECT_TRUE(st.ok) << st.message;
-    }
   }
 
   // DMZ + lan1; "gw" bridges both with fixed IPs and forwards L3, "web" sits
@@ -135,13 +110,10 @@ class ConvergeEngine : public ::testing::Test {
     return out;
   }
 
-  DockerEngine engine_{EngineOptions{}};
-  std::string topology_id_;
   std::string other_id_;
   int x_ = 0;
   std::string dmz_;
   std::string lan_;
-  std::string prefix_;
   ServiceCatalog catalog_;
 };
 
