@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -199,8 +200,12 @@ int run_daemon(const Config& config) {
 
   service.runtime().start();
   heartbeat.start();
+  std::atomic<bool> http_alive{true};
+  std::atomic<bool> stopping{false};
   std::thread http_thread([&] {
-    if (!server->run()) spdlog::critical("the HTTP server stopped unexpectedly");
+    bool ok = server->run();
+    if (!stopping) spdlog::critical("the HTTP server stopped unexpectedly (ok={})", ok);
+    http_alive = false;
   });
   spdlog::info("edge-agent {} ({}) serving {}://{}:{}, state dir {}, docker {}", build::kVersion,
                build::kGitRev, tls ? "https" : "http", config.listen_host, server->port(),
@@ -210,8 +215,8 @@ int run_daemon(const Config& config) {
 
   // Wedged = the HTTP loop died, or one apply has held the lock for 10 minutes.
   Watchdog watchdog([&] {
-    if (service.busy() && unix_now() - service.busy_since() > 600) return false;
-    return true;
+    if (!http_alive) return false;
+    return !(service.busy() && unix_now() - service.busy_since() > 600);
   });
   watchdog.start();
 
@@ -228,6 +233,7 @@ int run_daemon(const Config& config) {
   });
   second_signal.detach();
 
+  stopping = true;
   server->stop();
   http_thread.join();
   if (!service.drain(std::chrono::seconds(20))) {
