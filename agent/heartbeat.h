@@ -41,6 +41,7 @@ class HttpPoster {
 // tls.ca (and only to it) and match the URL's host. Plain http:// is allowed
 // only to a loopback host; anything else is refused without a connection.
 // Never fails to construct; configuration problems come back from post_json.
+// Uses CURLOPT_NOSIGNAL (threads), so the process must ignore SIGPIPE.
 std::unique_ptr<HttpPoster> make_curl_poster(const TlsFiles& tls);
 
 // Empty when `url` is a master URL the curl poster will use (https://, or

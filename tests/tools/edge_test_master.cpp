@@ -301,6 +301,8 @@ int main(int argc, char** argv) {
     }
   }
 
+  // A client hanging up mid-response must not kill the master.
+  signal(SIGPIPE, SIG_IGN);
   // Signals are taken by sigwait below; every thread started after this inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);

@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -143,6 +144,8 @@ class InProcessMaster {
 class HeartbeatTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // CURLOPT_NOSIGNAL: the process owns SIGPIPE (the daemon ignores it); so do we.
+    ::signal(SIGPIPE, SIG_IGN);
     pki_dir_ = std::make_unique<edge::testing::TempDir>();
     const std::string cmd =
         "bash '" EDGE_SOURCE_DIR "/tests/support/make_pki.sh' '" + pki_dir_->path().string() + "'";
