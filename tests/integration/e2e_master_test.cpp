@@ -394,9 +394,11 @@ TEST_F(E2eMaster, TheMasterRePushesOnMismatchAndTheAgentConverges) {
       start_master({"--want", (dir_.path() / "want.json").string(), "--agent-url", agent_url()});
   auto agent = start_agent(1, "/var/run/docker.sock");
 
-  auto converged = [&] {
-    for (const json& b : beats()) {
-      const json& t = b["topology"];
+  // In sync with the wanted hash, in a beat after the first `from` beats.
+  auto converged_after = [&](std::size_t from) {
+    const auto all = beats();
+    for (std::size_t i = from; i < all.size(); ++i) {
+      const json& t = all[i]["topology"];
       if (t["applied_version_hash"] == wanted.text && t["drift"].is_object() &&
           t["drift"].value("in_sync", false)) {
         return true;
@@ -404,8 +406,32 @@ TEST_F(E2eMaster, TheMasterRePushesOnMismatchAndTheAgentConverges) {
     }
     return false;
   };
-  ASSERT_TRUE(eventually(converged, 120s)) << "no heartbeat reported the wanted topology in sync";
+  ASSERT_TRUE(eventually([&] { return converged_after(0); }, 120s))
+      << "no heartbeat reported the wanted topology in sync";
   EXPECT_NE(master->log().find("re-push done: 200"), std::string::npos);
+
+  // Drift: a service container goes away behind the agent's back. The agent
+  // notices, says so in a heartbeat, the master re-pushes, the agent converges.
+  const std::string victim = "decnet_t_" + shape.id.substr(0, 8) + "_decky-0-http";
+  ASSERT_EQ(engine.get("/containers/" + victim + "/json").status, 200) << victim;
+  const std::size_t before = beats().size();
+  ASSERT_TRUE(engine.del("/containers/" + victim + "?force=1").ok());
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto all = beats();
+        for (std::size_t i = before; i < all.size(); ++i) {
+          if (all[i]["topology"]["drift"].value("in_sync", true) == false) return true;
+        }
+        return false;
+      },
+      30s))
+      << "no heartbeat reported the drift";
+  ASSERT_TRUE(eventually([&] { return converged_after(before + 1); }, 120s))
+      << "the agent did not converge after the re-push";
+  EXPECT_EQ(engine.get("/containers/" + victim + "/json").status, 200) << victim;
+  const std::string log = master->log();
+  EXPECT_NE(log.find("re-push done: 200", log.find("re-push done: 200") + 1), std::string::npos)
+      << "expected a second successful re-push";
 
   // Stop the master first, so it does not re-push while the agent tears down.
   master->signal(SIGTERM);
