@@ -21,6 +21,15 @@ image="$(bash "$src_dir/tests/support/make_test_image.sh")"
 [[ -x "$agent" ]] || { echo "apply_vs_cli: $agent is not built" >&2; exit 1; }
 ((n >= 2 && n <= 200)) || { echo "apply_vs_cli: N must be in 2..200" >&2; exit 1; }
 
+# The agent's apply supersedes every other labelled topology on the engine
+# (DESIGN §3): refuse to destroy someone else's objects unless told to.
+others="$(docker ps -aq --filter label=decnet.topology.id | wc -l) containers, $(docker network ls -q --filter label=decnet.topology.id | wc -l) networks"
+if [[ "$others" != "0 containers, 0 networks" && "${FORCE:-0}" != "1" ]]; then
+  echo "apply_vs_cli: this engine already runs labelled topology objects ($others);" \
+    "the agent's apply would remove them. Re-run with FORCE=1 to allow it." >&2
+  exit 1
+fi
+
 work="$(mktemp -d)"
 agent_pid=""
 topology_id="b3c4e5f6-0a1b-4c2d-8e3f-$(printf '%012d' "$n")"
