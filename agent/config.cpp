@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include "agent/heartbeat.h"
+
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -83,9 +85,13 @@ std::vector<std::string> Config::problems() const {
   if (!master_url.empty() && host_uuid.empty()) {
     out.push_back("--master-url is set but --host-uuid is empty: the master needs the host's uuid");
   }
-  if (!master_url.empty() && master_url.rfind("https://", 0) != 0 &&
-      master_url.rfind("http://", 0) != 0) {
-    out.push_back("--master-url must start with https:// (got '" + master_url + "')");
+  if (!master_url.empty()) {
+    std::string why = check_master_url(master_url);
+    if (!why.empty()) out.push_back("--master-url: " + why);
+    if (master_url.rfind("https://", 0) == 0 && !tls_enabled()) {
+      out.push_back("--master-url is https:// but --tls-cert, --tls-key and --tls-ca are not set: "
+                    "the master requires this host's client certificate");
+    }
   }
   return out;
 }

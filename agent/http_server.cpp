@@ -6,6 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <thread>
+
 namespace edge {
 namespace {
 
@@ -184,10 +187,30 @@ std::unique_ptr<HttpServer> HttpServer::create(const ServerOptions& opt, HttpHan
 
 HttpServer::~HttpServer() { stop(); }
 
-bool HttpServer::run() { return server_->listen_after_bind(); }
+bool HttpServer::run() {
+  {
+    std::lock_guard lock(run_mu_);
+    if (run_state_ == RunState::kStopped) return true;
+    run_state_ = RunState::kStarting;
+  }
+  return server_->listen_after_bind();
+}
 
 void HttpServer::stop() {
-  if (server_) server_->stop();
+  if (!server_) return;
+  bool starting = false;
+  {
+    std::lock_guard lock(run_mu_);
+    starting = run_state_ == RunState::kStarting;
+    run_state_ = RunState::kStopped;
+  }
+  if (starting) {
+    // run() has begun: wait (bounded) for the accept loop so stop() takes.
+    for (int i = 0; i < 2000 && !server_->is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  server_->stop();
 }
 
 }  // namespace edge

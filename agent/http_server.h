@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,10 @@ class HttpServer {
  private:
   HttpServer() = default;
   std::unique_ptr<httplib::Server> server_;
+  // cpp-httplib's stop() is a no-op until the accept loop runs: remember a
+  // stop that comes early, and wait for the loop when run() has begun.
+  std::mutex run_mu_;  // guards run_state_
+  enum class RunState { kIdle, kStarting, kStopped } run_state_ = RunState::kIdle;
   int port_ = 0;
   bool tls_ = false;
 };

@@ -93,6 +93,13 @@ TopologyService::TopologyService(std::unique_ptr<store::TopologyStore> store,
 
 TopologyService::~TopologyService() = default;
 
+TopologyService::OperationScope::OperationScope(TopologyService& s) : service(s), lock(s.op_mu_) {
+  service.busy_since_ = service.clock_();
+  service.busy_ = true;
+}
+
+TopologyService::OperationScope::~OperationScope() { service.busy_ = false; }
+
 std::shared_ptr<const TopologyService::Row> TopologyService::snapshot() const {
   std::lock_guard lock(snap_mu_);
   return snapshot_;
@@ -176,14 +183,8 @@ Reply TopologyService::apply(std::string_view body) {
   const std::string tid = (*hyd)["topology"]["id"].get<std::string>();
   const std::string blob(raw->second);
 
-  std::unique_lock lock(op_mu_);
+  OperationScope scope(*this);
   if (draining_) return finish("apply", start, detail(503, "agent is shutting down"));
-  busy_ = true;
-  busy_since_ = clock_();
-  struct Idle {
-    std::atomic<bool>& b;
-    ~Idle() { b = false; }
-  } idle{busy_};
   spdlog::info("apply started: topology '{}' hash {}", tid, local.text.substr(0, 12));
 
   auto row = snapshot();
@@ -249,14 +250,8 @@ Reply TopologyService::teardown(std::string_view body) {
                               "starting with a letter or digit"));
   }
 
-  std::unique_lock lock(op_mu_);
+  OperationScope scope(*this);
   if (draining_) return finish("teardown", start, detail(503, "agent is shutting down"));
-  busy_ = true;
-  busy_since_ = clock_();
-  struct Idle {
-    std::atomic<bool>& b;
-    ~Idle() { b = false; }
-  } idle{busy_};
   spdlog::info("teardown started: topology '{}'", tid);
   auto row = snapshot();
   const bool pinned = row && row->topology_id == tid;

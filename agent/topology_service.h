@@ -61,6 +61,13 @@ class TopologyService {
 
  private:
   using Row = store::AppliedTopology;
+  // Holds the operation lock and marks the service busy for its lifetime.
+  struct OperationScope {
+    explicit OperationScope(TopologyService& s);
+    ~OperationScope();
+    TopologyService& service;
+    std::unique_lock<std::timed_mutex> lock;
+  };
   std::shared_ptr<const Row> snapshot() const;
   void refresh_snapshot();  // caller holds op_mu_
   Reply finish(const char* op, std::chrono::steady_clock::time_point start, Reply reply);
