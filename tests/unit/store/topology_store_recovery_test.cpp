@@ -9,10 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <memory>
 #include <random>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -83,6 +83,21 @@ std::set<std::string> names_in(const fs::path& dir) {
   return names;
 }
 
+// topology.db.corrupt-YYYYmmddTHHMMSSZ (std::regex trips a GCC 12 warning under ASan).
+bool is_corrupt_name(const std::string& name) {
+  const std::string prefix = "topology.db.corrupt-";
+  if (!name.starts_with(prefix)) return false;
+  const std::string stamp = name.substr(prefix.size());
+  const std::string shape = "99999999T999999Z";  // 9: any digit
+  if (stamp.size() != shape.size()) return false;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    const bool fits = shape[i] == '9' ? std::isdigit(static_cast<unsigned char>(stamp[i])) != 0
+                                      : stamp[i] == shape[i];
+    if (!fits) return false;
+  }
+  return true;
+}
+
 void expect_moved_aside_and_empty(const fs::path& state, const std::string& original_bytes) {
   CapturedLog log;
   OpenResult r = TopologyStore::open(state, OpenMode::kDaemon);
@@ -91,9 +106,7 @@ void expect_moved_aside_and_empty(const fs::path& state, const std::string& orig
   ASSERT_TRUE(r.moved_aside.has_value());
   const fs::path aside = *r.moved_aside;
   EXPECT_EQ(aside.parent_path(), state);
-  EXPECT_TRUE(std::regex_match(aside.filename().string(),
-                               std::regex(R"(topology\.db\.corrupt-\d{8}T\d{6}Z)")))
-      << aside;
+  EXPECT_TRUE(is_corrupt_name(aside.filename().string())) << aside;
   EXPECT_EQ(read_file(aside), original_bytes);
 
   StoreStatus st;
