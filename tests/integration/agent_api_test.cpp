@@ -13,8 +13,7 @@
 #include <thread>
 
 #include "agent/canonical_json.h"
-#include "agent/http_server.h"
-#include "agent/topology_service.h"
+#include "tests/support/agent_harness.h"
 #include "docker_obs/converge.h"
 #include "docker_obs/engine.h"
 #include "docker_obs/plan.h"
@@ -65,47 +64,19 @@ class AgentApi : public ::testing::Test {
   }
 
   void start(const std::string& base_image = kImage) {
-    auto opened = store::TopologyStore::open(dir_.path());
-    ASSERT_TRUE(opened.status.ok()) << opened.status.message;
-    docker::RuntimeOptions rt;
-    rt.base_image = base_image;
-    rt.catalog = {{"http", {kImage, {"httpd", "-f", "-p", "8080"}, {}}}};
-    auto runtime = docker::make_docker_runtime(rt);
-    runtime->start();
-    service_ = std::make_unique<TopologyService>(std::move(opened.store), std::move(runtime),
-                                                 rt.catalog, nullptr, [] { return 1700000000; });
-    ServerOptions so;
-    so.port = 0;
-    HttpHandlers h;
-    h.apply = [this](std::string_view b) { return service_->apply(b); };
-    h.teardown = [this](std::string_view b) { return service_->teardown(b); };
-    h.state = [this] { return service_->state(); };
-    h.debug_state = [] { return json::object(); };
-    h.metrics_text = [] { return std::string(); };
-    std::string error;
-    server_ = HttpServer::create(so, h, &error);
-    ASSERT_TRUE(server_) << error;
-    thread_ = std::thread([this] { server_->run(); });
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    client_->set_read_timeout(120, 0);
-    for (int i = 0; i < 100 && !client_->Get("/health"); ++i) std::this_thread::sleep_for(milliseconds(10));
+    testing::HarnessOptions o;
+    o.base_image = base_image;
+    o.catalog = {{"http", {kImage, {"httpd", "-f", "-p", "8080"}, {}}}};
+    ASSERT_EQ(agent_.start(o), "");
   }
 
-  void stop() {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-    if (service_) service_->runtime().stop();
-    service_.reset();
-  }
+  void stop() { agent_.stop(); }
 
   httplib::Result apply(const testing::TopologyShape& s) {
-    std::string text = testing::make_topology(s).dump();
-    std::string body = R"({"hydrated":)" + text + R"(,"version_hash":")" + canonical_hash(text).text + "\"}";
-    return client_->Post("/topology/apply", body, "application/json");
+    return agent_.post("/topology/apply", testing::AgentHarness::apply_body(testing::make_topology(s)));
   }
 
-  json state() { return json::parse(client_->Get("/topology/state")->body); }
+  json state() { return agent_.state(); }
 
   // Polls the agent's own state (a test wait, not agent polling).
   json wait_state(const std::function<bool(const json&)>& pred, milliseconds limit = milliseconds(5000)) {
@@ -137,10 +108,7 @@ class AgentApi : public ::testing::Test {
   docker::DockerEngine engine_{docker::EngineOptions{}};
   testing::TopologyShape shape_;
   testing::TopologyShape other_;
-  std::unique_ptr<TopologyService> service_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread thread_;
-  std::unique_ptr<httplib::Client> client_;
+  testing::AgentHarness agent_{dir_.path()};
 };
 
 TEST_F(AgentApi, ApplyIs200AndStateObservesEveryObjectInSync) {
@@ -222,7 +190,7 @@ TEST_F(AgentApi, TeardownLeavesNothingAndIsIdempotent) {
   ASSERT_EQ(apply(shape_)->status, 200);
   std::string body = R"({"topology_id":")" + shape_.id + "\"}";
   for (int i = 0; i < 2; ++i) {
-    auto r = client_->Post("/topology/teardown", body, "application/json");
+    auto r = agent_.post("/topology/teardown", body);
     ASSERT_EQ(r->status, 200) << r->body;
     EXPECT_EQ(json::parse(r->body), json({{"status", "torn_down"}, {"topology_id", shape_.id}}));
   }

@@ -14,8 +14,7 @@
 #include <thread>
 
 #include "agent/canonical_json.h"
-#include "agent/http_server.h"
-#include "agent/topology_service.h"
+#include "tests/support/agent_harness.h"
 #include "tests/support/test_support.h"
 #include "tests/support/topology_builder.h"
 
@@ -29,54 +28,24 @@ constexpr std::size_t kCap = 64 * 1024;
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
-  void TearDown() override { stop(); }
+  void TearDown() override { agent_.stop(); }
 
   void start() {
-    auto opened = store::TopologyStore::open(dir_.path());
-    ASSERT_TRUE(opened.status.ok()) << opened.status.message;
-    docker::RuntimeOptions rt;
-    rt.socket_path = (dir_.path() / "no-such-docker.sock").string();
-    rt.connect_timeout = std::chrono::milliseconds(200);
-    rt.catalog = {{"http", {"img:1", {}, {}}}};
-    auto runtime = docker::make_docker_runtime(rt);
-    runtime->start();
-    service_ = std::make_unique<TopologyService>(std::move(opened.store), std::move(runtime),
-                                                 rt.catalog, nullptr, [] { return 1700000000; });
-    ServerOptions so;
-    so.port = 0;
-    so.max_body_bytes = kCap;
-    HttpHandlers h;
-    h.apply = [this](std::string_view b) { return service_->apply(b); };
-    h.teardown = [this](std::string_view b) { return service_->teardown(b); };
-    h.state = [this] { return service_->state(); };
-    h.debug_state = [] { return json::object(); };
-    h.metrics_text = [] { return std::string("# empty\n"); };
-    std::string error;
-    server_ = HttpServer::create(so, h, &error);
-    ASSERT_TRUE(server_) << error;
-    thread_ = std::thread([this] { server_->run(); });
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    testing::HarnessOptions o;
+    o.docker_socket = (dir_.path() / "no-such-docker.sock").string();
+    o.catalog = {{"http", {"img:1", {}, {}}}};
+    o.max_body_bytes = kCap;
+    ASSERT_EQ(agent_.start(o), "");
+    client_ = &agent_.client();
     client_->set_read_timeout(10, 0);
-    for (int i = 0; i < 100 && !client_->Get("/health"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
   }
-
-  void stop() {
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-    if (service_) service_->runtime().stop();
-    service_.reset();
-  }
+  void stop() { agent_.stop(); }
 
   httplib::Result post(const std::string& path, const std::string& body) {
-    return client_->Post(path.c_str(), body, "application/json");
+    return agent_.post(path, body);
   }
-
   static std::string apply_body(const json& hydrated) {
-    std::string text = hydrated.dump();
-    return R"({"hydrated":)" + text + R"(,"version_hash":")" + canonical_hash(text).text + "\"}";
+    return testing::AgentHarness::apply_body(hydrated);
   }
 
   static std::string detail(const httplib::Result& r) {
@@ -84,10 +53,8 @@ class ApiTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<TopologyService> service_;
-  std::unique_ptr<HttpServer> server_;
-  std::thread thread_;
-  std::unique_ptr<httplib::Client> client_;
+  testing::AgentHarness agent_{dir_.path()};
+  httplib::Client* client_ = nullptr;
 };
 
 TEST_F(ApiTest, HealthAnswersOk) {
@@ -260,12 +227,12 @@ TEST_F(ApiTest, FortyIdleConnectionsDoNotStarveHealth) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    a.sin_port = htons(static_cast<uint16_t>(agent_.port()));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     idle.push_back(fd);
   }
-  httplib::Client fresh("127.0.0.1", server_->port());
+  httplib::Client fresh("127.0.0.1", agent_.port());
   fresh.set_read_timeout(1, 0);  // "at once": well under the idle peers' timeouts
   auto r = fresh.Get("/health");
   for (int fd : idle) ::close(fd);
