@@ -62,6 +62,13 @@ class TopologyStore {
   // the table, holds an exclusive lock on <state_dir>/edge-agent.lock for the
   // lifetime of the store (a second daemon gets kLocked naming the holder's
   // pid), and moves a corrupt file aside as topology.db.corrupt-<UTC stamp>.
+  // "Corrupt": SQLite says not-a-database/corrupt, integrity_check fails, or the
+  // table lacks a column; its -wal/-shm/-journal move with it and it is logged
+  // at critical level. A file with user_version 0 and the table (the master's
+  // Python agent) is adopted. A newer user_version is kSchemaTooNew, in both
+  // modes, and the file is not touched. In kReadOnly mode: no lock, nothing
+  // created or repaired (corrupt is kIo), a missing file or table reads as no
+  // row, and every write returns kIo.
   static OpenResult open(const std::filesystem::path& state_dir, OpenMode mode = OpenMode::kDaemon);
 
   ~TopologyStore();
@@ -78,6 +85,10 @@ class TopologyStore {
 
   // No row: inserts a marker (hash "", applied_at 0, blob = hydrated or "{}").
   // A row: sets last_error; replaces the blob only if the stored one is "{}".
+  // A row for a *different* id: replaced by this id's marker, in the same transaction. The
+  // master's agent upserts by primary key and could end up with two rows; we keep one, because
+  // an error for a new id means the old one was being superseded (its teardown already ran),
+  // and the new id's marker (empty hash) is what makes the master re-push. Logged as a warning.
   StoreStatus record_error(const std::string& topology_id, const std::string& message,
                            const std::optional<std::string>& hydrated_json = std::nullopt);
 
