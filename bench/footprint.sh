@@ -3,7 +3,8 @@
 #  - startup: ms from fork/exec to the first 200 on GET /health, median of
 #    RUNS (default 10); a Python poller retries connect() in a tight loop
 #    (no sleep) so the figure is not quantised by a retry interval;
-#  - idle RSS: VmRSS from /proc/PID/status 2 s after the first 200.
+#  - idle RSS: VmRSS from /proc/PID/status 2 s after the first 200 (and PSS
+#    from /proc/PID/smaps_rollup: shared library pages split among their users).
 # Both processes get a fresh state dir, the real Docker socket, loopback only.
 #
 #   bench/footprint.sh <build_dir> [runs]
@@ -68,7 +69,7 @@ def stop(proc):
     except subprocess.TimeoutExpired:
         proc.kill(); proc.wait()
 
-times, rss = [], None
+times, rss, pss = [], None, None
 for i in range(runs):
     port = free_port()
     argv, env = cmd(i, port)
@@ -81,15 +82,19 @@ for i in range(runs):
             time.sleep(2)
             with open(f"/proc/{proc.pid}/status") as f:
                 rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+            with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+                pss = next(int(l.split()[1]) for l in f if l.startswith("Pss:"))
     finally:
         stop(proc)
 print("startup_ms_runs", " ".join(f"{t:.1f}" for t in times), file=sys.stderr)
-print(f"{statistics.median(times):.1f} {rss}")
+print(f"{statistics.median(times):.1f} {rss} {pss}")
 PY
 
-read -r edge_ms edge_rss < <(python3 "$work/poll.py" edge "$runs" "$agent" "$baseline" "$work" "$pyb")
-read -r py_ms py_rss < <(python3 "$work/poll.py" py "$runs" "$agent" "$baseline" "$work" "$pyb")
+read -r edge_ms edge_rss edge_pss < <(python3 "$work/poll.py" edge "$runs" "$agent" "$baseline" "$work" "$pyb")
+read -r py_ms py_rss py_pss < <(python3 "$work/poll.py" py "$runs" "$agent" "$baseline" "$work" "$pyb")
 echo "edge_startup_ms $edge_ms"
 echo "py_startup_ms $py_ms"
 echo "edge_idle_rss_kib $edge_rss"
 echo "py_idle_rss_kib $py_rss"
+echo "edge_idle_pss_kib $edge_pss"
+echo "py_idle_pss_kib $py_pss"

@@ -9,7 +9,8 @@
 #
 #   bench/reads.sh <build_dir> [duration_s]      (default 10; wrk -c32 -t2 --latency)
 #
-# Prints "KEY value" lines (run_all.sh collects them). Uses the offline test
+# wrk --timeout 10s so the yardstick's slow answers count in its latency instead
+# of as timeouts. Prints "KEY value" lines (run_all.sh collects them). Uses the offline test
 # image, subnets 10.236.0.0/24 + 10.236.1.0/24 (must be free) and topology id
 # 7e57bead-0000-4000-8000-000000000030; every container and network it made
 # is removed (by label) and every process stopped on exit.
@@ -89,7 +90,7 @@ docker_calls() {  # total of edge_agent_docker_calls_total over every label set
 }
 # run_wrk <name> <url>: prints "<name>_rps R", "<name>_p50_ms", "<name>_p99_ms", "<name>_errors"
 run_wrk() {
-  wrk -c32 -t2 -d"${dur}s" --latency "$2" >"$work/wrk-$1.txt"
+  wrk -c32 -t2 -d"${dur}s" --timeout 10s --latency "$2" >"$work/wrk-$1.txt"
   python3 - "$1" "$work/wrk-$1.txt" <<'PY'
 import re, sys
 name, text = sys.argv[1], open(sys.argv[2]).read()
