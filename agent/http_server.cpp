@@ -15,6 +15,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kJson = "application/json";
+constexpr std::size_t kDrainAfterCap = 1u << 20;
 
 void send(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -53,10 +54,14 @@ void post_route(httplib::Server& svr, const std::string& path, std::size_t cap,
                                 const httplib::ContentReader& reader) {
     std::string body;
     bool too_big = false;
+    std::size_t discarded = 0;
     bool read_ok = reader([&](const char* data, std::size_t len) {
-      if (body.size() + len > cap) {
+      if (too_big || body.size() + len > cap) {
+        // Keep reading (and dropping) a bounded amount past the cap, so a
+        // client that is still sending gets our 413 instead of a reset.
         too_big = true;
-        return false;
+        discarded += len;
+        return discarded <= kDrainAfterCap;
       }
       body.append(data, len);
       return true;
