@@ -11,7 +11,7 @@ PACKAGES=(
   libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libssl-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openssl curl busybox-static python3 python3-prometheus-client systemd dpkg-dev fakeroot file
+  clang-format openssl curl busybox-static python3 python3-prometheus-client systemd dpkg-dev fakeroot file
 )
 
 install_deps() {

@@ -1,15 +1,15 @@
 #include "agent/cli.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <sstream>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include <sstream>
 
 #include "agent/build_info.h"
 #include "agent/canonical_json.h"
@@ -47,7 +47,8 @@ class Settings {
   Settings() {
     for (const auto& [flag, help] : std::initializer_list<std::pair<const char*, const char*>>{
              {"listen", "HOST:PORT to serve (default 127.0.0.1:8765)"},
-             {"state-dir", "directory of topology.db (default ./var, /var/lib/edge-agent installed)"},
+             {"state-dir",
+              "directory of topology.db (default ./var, /var/lib/edge-agent installed)"},
              {"docker-socket", "Docker engine socket (default /var/run/docker.sock)"},
              {"base-image", "image of the deckies' base containers"},
              {"service-catalog", "JSON file mapping services to images and commands"},
@@ -250,7 +251,8 @@ int run_cli(int argc, char** argv) {
   state_settings.add_to(state, {"state-dir"});
 
   std::string hash_file = "-";
-  auto* hash = app.add_subcommand("hash", "print the canonical version hash of a hydrated topology");
+  auto* hash =
+      app.add_subcommand("hash", "print the canonical version hash of a hydrated topology");
   hash->add_option("file", hash_file, "hydrated topology JSON, or - for stdin");
 
   try {

@@ -1,13 +1,13 @@
 #include "agent/config.h"
 
-#include "agent/heartbeat.h"
-
 #include <arpa/inet.h>
 #include <unistd.h>
 
 #include <array>
 #include <climits>
 #include <fstream>
+
+#include "agent/heartbeat.h"
 
 namespace edge {
 
@@ -77,7 +77,8 @@ std::vector<std::string> Config::problems() const {
     out.push_back("refusing to serve plaintext HTTP on " + where +
                   ": pass --tls-cert, --tls-key and --tls-ca (the master's CA) to serve HTTPS "
                   "with client certificates, or listen on a loopback address such as "
-                  "127.0.0.1:" + std::to_string(listen_port));
+                  "127.0.0.1:" +
+                  std::to_string(listen_port));
   }
   if (heartbeat_interval_s < 1 || heartbeat_interval_s > 3600) {
     out.push_back("--heartbeat-interval must be between 1 and 3600 seconds");
@@ -89,8 +90,9 @@ std::vector<std::string> Config::problems() const {
     std::string why = check_master_url(master_url);
     if (!why.empty()) out.push_back("--master-url: " + why);
     if (master_url.rfind("https://", 0) == 0 && !tls_enabled()) {
-      out.push_back("--master-url is https:// but --tls-cert, --tls-key and --tls-ca are not set: "
-                    "the master requires this host's client certificate");
+      out.push_back(
+          "--master-url is https:// but --tls-cert, --tls-key and --tls-ca are not set: "
+          "the master requires this host's client certificate");
     }
   }
   return out;

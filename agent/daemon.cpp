@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "agent/build_info.h"
 #include "agent/heartbeat.h"
@@ -132,17 +131,17 @@ int run_daemon(const Config& config) {
   hb_opts.host_uuid = config.host_uuid;
   hb_opts.agent_version = build::kVersion;
   hb_opts.interval = std::chrono::seconds(config.heartbeat_interval_s);
-  HeartbeatLoop heartbeat(
-      hb_opts, make_curl_poster({config.tls_cert, config.tls_key, config.tls_ca}), [&] {
-        auto info = service.runtime().engine_info();
-        return json{{"status",
-                     {{"agent", "edge-agent"},
-                      {"uptime_s", unix_now() - started_unix},
-                      {"docker_reachable", info.reachable},
-                      {"docker_api_version", info.api_version},
-                      {"applying", service.busy()}}},
-                    {"topology", service.state()}};
-      });
+  HeartbeatLoop heartbeat(hb_opts,
+                          make_curl_poster({config.tls_cert, config.tls_key, config.tls_ca}), [&] {
+                            auto info = service.runtime().engine_info();
+                            return json{{"status",
+                                         {{"agent", "edge-agent"},
+                                          {"uptime_s", unix_now() - started_unix},
+                                          {"docker_reachable", info.reachable},
+                                          {"docker_api_version", info.api_version},
+                                          {"applying", service.busy()}}},
+                                        {"topology", service.state()}};
+                          });
   heartbeat.on_result([&metrics](bool ok, long) { metrics.heartbeat(ok ? "ok" : "error"); });
   service.on_operation_end([&heartbeat] { heartbeat.nudge(); });
   service.runtime().on_change([&] {
@@ -171,26 +170,25 @@ int run_daemon(const Config& config) {
   handlers.debug_state = [&] {
     auto info = service.runtime().engine_info();
     json state = service.state();
-    return json{
-        {"row", service.row_summary()},
-        {"observed", state["observed"]},
-        {"drift", state["drift"]},
-        {"apply", {{"in_progress", service.busy()}, {"since_unix", service.busy_since()}}},
-        {"heartbeat", heartbeat_json(heartbeat.status())},
-        {"docker",
-         {{"reachable", info.reachable},
-          {"api_version", info.api_version},
-          {"engine_version", info.engine_version},
-          {"events_connected", info.events_connected},
-          {"last_error", info.last_error}}},
-        {"config", config_summary(config, tls)},
-        {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::steady_clock::now() - started)
-                         .count()},
-        {"started_at_unix", started_unix},
-        {"version", build::kVersion},
-        {"build", {{"git_rev", build::kGitRev}, {"date", build::kBuildDate}}},
-        {"pid", static_cast<long>(::getpid())}};
+    return json{{"row", service.row_summary()},
+                {"observed", state["observed"]},
+                {"drift", state["drift"]},
+                {"apply", {{"in_progress", service.busy()}, {"since_unix", service.busy_since()}}},
+                {"heartbeat", heartbeat_json(heartbeat.status())},
+                {"docker",
+                 {{"reachable", info.reachable},
+                  {"api_version", info.api_version},
+                  {"engine_version", info.engine_version},
+                  {"events_connected", info.events_connected},
+                  {"last_error", info.last_error}}},
+                {"config", config_summary(config, tls)},
+                {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now() - started)
+                                 .count()},
+                {"started_at_unix", started_unix},
+                {"version", build::kVersion},
+                {"build", {{"git_rev", build::kGitRev}, {"date", build::kBuildDate}}},
+                {"pid", static_cast<long>(::getpid())}};
   };
   auto server = HttpServer::create(so, handlers, &error);
   if (!server) {

@@ -23,8 +23,9 @@ void send(httplib::Response& res, int status, const json& body) {
 }
 
 std::string normalise_route(const std::string& path) {
-  static const char* kRoutes[] = {"/health",  "/topology/state", "/topology/apply",
-                                  "/topology/teardown", "/debug/state", "/metrics"};
+  static const char* kRoutes[] = {"/health",         "/topology/state",
+                                  "/topology/apply", "/topology/teardown",
+                                  "/debug/state",    "/metrics"};
   for (const char* r : kRoutes) {
     if (path == r) return r;
   }
@@ -97,8 +98,8 @@ std::unique_ptr<HttpServer> HttpServer::create(const ServerOptions& opt, HttpHan
       }
       if (SSL_CTX_use_PrivateKey_file(&ctx, opt.tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
           SSL_CTX_check_private_key(&ctx) != 1) {
-        tls_error = "cannot load --tls-key '" + opt.tls_key + "' (or it does not match the cert): " +
-                    ssl_error_text();
+        tls_error = "cannot load --tls-key '" + opt.tls_key +
+                    "' (or it does not match the cert): " + ssl_error_text();
         return false;
       }
       if (SSL_CTX_load_verify_locations(&ctx, opt.tls_ca.c_str(), nullptr) != 1) {
@@ -138,9 +139,8 @@ std::unique_ptr<HttpServer> HttpServer::create(const ServerOptions& opt, HttpHan
   svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok"})", kJson);
   });
-  svr.Get("/topology/state", [h](const httplib::Request&, httplib::Response& res) {
-    send(res, 200, h.state());
-  });
+  svr.Get("/topology/state",
+          [h](const httplib::Request&, httplib::Response& res) { send(res, 200, h.state()); });
   svr.Get("/debug/state", [h](const httplib::Request&, httplib::Response& res) {
     send(res, 200, h.debug_state());
   });
@@ -158,16 +158,16 @@ std::unique_ptr<HttpServer> HttpServer::create(const ServerOptions& opt, HttpHan
                                              : "bad request";
     send(res, res.status, {{"detail", reason}});
   });
-  svr.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                               std::exception_ptr ep) {
-    // Log the reason; the peer gets a fixed sentence and no exception text.
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      spdlog::error("handler for {} {} threw: {}", req.method, req.path, e.what());
-    }
-    send(res, 500, {{"detail", "internal error; see the agent's log"}});
-  });
+  svr.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        // Log the reason; the peer gets a fixed sentence and no exception text.
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          spdlog::error("handler for {} {} threw: {}", req.method, req.path, e.what());
+        }
+        send(res, 500, {{"detail", "internal error; see the agent's log"}});
+      });
   auto on_request = h.on_request;
   svr.set_logger([on_request](const httplib::Request& req, const httplib::Response& res) {
     if (on_request) on_request(normalise_route(req.path), res.status);

@@ -10,10 +10,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "agent/topology_service.h"
 
@@ -25,7 +24,7 @@ namespace edge {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8765;  // 0: any free port (read it back with port())
+  int port = 8765;                        // 0: any free port (read it back with port())
   std::string tls_cert, tls_key, tls_ca;  // all three, or none
   std::size_t max_body_bytes = 16u << 20;
   int worker_threads = 64;  // idle keep-alive peers each hold one for keep_alive_s

@@ -15,7 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-Reply detail(int status, std::string message) { return {status, json{{"detail", std::move(message)}}}; }
+Reply detail(int status, std::string message) {
+  return {status, json{{"detail", std::move(message)}}};
+}
 
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -53,15 +55,15 @@ ParsedBody parse_body(std::string_view body, const char* expected_shape) {
   ParsedBody out;
   out.scan = scan_top_level(body, kMaxJsonDepth + 1);
   if (!out.scan.ok) {
-    out.error = detail(422, "request body is not valid JSON: " + out.scan.error +
-                                "; expected " + expected_shape);
+    out.error = detail(
+        422, "request body is not valid JSON: " + out.scan.error + "; expected " + expected_shape);
     return out;
   }
   try {
     out.doc = json::parse(body);
   } catch (const json::exception& e) {
-    out.error = detail(422, "request body is not valid JSON: " + parse_reason(e) +
-                                "; expected " + expected_shape);
+    out.error = detail(
+        422, "request body is not valid JSON: " + parse_reason(e) + "; expected " + expected_shape);
   }
   return out;
 }
@@ -125,8 +127,7 @@ void TopologyService::on_operation_end(std::function<void()> callback) {
 
 Reply TopologyService::finish(const char* op, std::chrono::steady_clock::time_point start,
                               Reply reply) {
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const char* outcome = reply.status < 300 ? "ok" : reply.status < 500 ? "rejected" : "error";
   if (metrics_ != nullptr) metrics_->operation(op, outcome, seconds);
   if (reply.status < 300) {
@@ -171,10 +172,10 @@ Reply TopologyService::apply(std::string_view body) {
     return finish("apply", start, detail(422, "'hydrated' cannot be hashed: " + local.error));
   }
   if (local.text != master_hash) {
-    return finish("apply", start,
-                  detail(400, "master hash '" + clip(master_hash, 80) +
-                                  "' does not match agent hash '" + local.text +
-                                  "' — refusing to apply"));
+    return finish(
+        "apply", start,
+        detail(400, "master hash '" + clip(master_hash, 80) + "' does not match agent hash '" +
+                        local.text + "' — refusing to apply"));
   }
   auto issues = validate_topology(*hyd, catalog_);
   if (!issues.empty()) {
@@ -193,18 +194,19 @@ Reply TopologyService::apply(std::string_view body) {
                  row->topology_id);
     auto down = runtime_->teardown(row->topology_id);
     if (!down.ok) {
-      store_->record_error(row->topology_id, "superseding by '" + tid + "' failed: " + down.message);
+      store_->record_error(row->topology_id,
+                           "superseding by '" + tid + "' failed: " + down.message);
       refresh_snapshot();
-      return finish("apply", start,
-                    detail(409, "agent already has topology '" + row->topology_id +
-                                    "'; cannot apply '" + tid +
-                                    "': tearing the old one down failed: " + down.message));
+      return finish(
+          "apply", start,
+          detail(409, "agent already has topology '" + row->topology_id + "'; cannot apply '" +
+                          tid + "': tearing the old one down failed: " + down.message));
     }
     auto st = store_->clear(row->topology_id);
     if (!st.ok()) {
       if (metrics_ != nullptr) metrics_->store_error();
-      return finish("apply", start, detail(500, "could not clear the old topology from the store: " +
-                                                    st.message));
+      return finish("apply", start,
+                    detail(500, "could not clear the old topology from the store: " + st.message));
     }
     refresh_snapshot();
   }
@@ -246,8 +248,9 @@ Reply TopologyService::teardown(std::string_view body) {
   const std::string tid = id_it->get<std::string>();
   if (!is_valid_topology_id(tid)) {
     return finish("teardown", start,
-                  detail(422, "'topology_id' must be 1-128 characters from [A-Za-z0-9_.-] "
-                              "starting with a letter or digit"));
+                  detail(422,
+                         "'topology_id' must be 1-128 characters from [A-Za-z0-9_.-] "
+                         "starting with a letter or digit"));
   }
 
   OperationScope scope(*this);

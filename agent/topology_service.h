@@ -10,10 +10,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "docker_obs/catalog.h"
 #include "docker_obs/runtime.h"

@@ -95,7 +95,8 @@ class Validator {
     if (id == it->end() || !id->is_string() || !is_valid_topology_id(id->get<std::string>())) {
       add("TOPOLOGY_ID_INVALID",
           "topology.id must be a string of 1-128 characters from [A-Za-z0-9_.-] starting with a "
-          "letter or digit (got " + (id == it->end() ? std::string("nothing") : id->dump()) + ")");
+          "letter or digit (got " +
+              (id == it->end() ? std::string("nothing") : id->dump()) + ")");
     }
   }
 
@@ -154,7 +155,8 @@ class Validator {
     }
     if (dmz_count == 0) add("DMZ_MISSING", "no LAN is marked is_dmz=true");
     if (dmz_count > 1) {
-      add("DMZ_MULTIPLE", std::to_string(dmz_count) + " LANs marked is_dmz=true; exactly one allowed");
+      add("DMZ_MULTIPLE",
+          std::to_string(dmz_count) + " LANs marked is_dmz=true; exactly one allowed");
     }
   }
 
@@ -197,8 +199,8 @@ class Validator {
     } else if (services != d.end()) {
       for (const json& s : *services) {
         if (!s.is_string() || !is_docker_safe_name(s.get<std::string>())) {
-          add("NAME_INVALID", "decky " + label + ": service " + s.dump() +
-                                  " must be a name from [A-Za-z0-9_.-]");
+          add("NAME_INVALID",
+              "decky " + label + ": service " + s.dump() + " must be a name from [A-Za-z0-9_.-]");
           continue;
         }
         const std::string svc = s.get<std::string>();
@@ -247,8 +249,8 @@ class Validator {
       }
       auto ip = ip_json.is_string() ? parse_ipv4(ip_text) : std::nullopt;
       if (!ip) {
-        add("IP_MALFORMED", "decky " + label + ": malformed IP " + squote(ip_text) +
-                                " for LAN " + squote(lan));
+        add("IP_MALFORMED",
+            "decky " + label + ": malformed IP " + squote(ip_text) + " for LAN " + squote(lan));
         continue;
       }
       if (subnet == subnets_.end()) continue;  // the LAN's subnet is already reported

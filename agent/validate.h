@@ -3,10 +3,9 @@
 // check and before anything touches Docker or the store. Codes follow the
 // master's own validator (decnet/topology/validate.py) where it has one.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "docker_obs/catalog.h"
 

@@ -2,10 +2,9 @@
 // The operator's service catalog: which image and command run each service.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace edge::docker {
 

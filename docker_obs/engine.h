@@ -11,16 +11,15 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace edge::docker {
 
 struct EngineResponse {
-  long status = 0;        // HTTP status; 0 when the transport failed
-  std::string body;       // raw body
+  long status = 0;              // HTTP status; 0 when the transport failed
+  std::string body;             // raw body
   std::string transport_error;  // curl's reason when status == 0
 
   bool ok() const { return status >= 200 && status < 300; }

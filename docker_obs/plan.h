@@ -2,10 +2,9 @@
 // DESIGN §5: the Docker objects a hydrated topology maps to. Pure: no I/O.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "docker_obs/catalog.h"
 
@@ -19,18 +18,18 @@ inline constexpr const char* kLabelLan = "decnet.topology.lan";
 inline constexpr const char* kLabelService = "decnet.topology.service_name";
 
 struct NetworkSpec {
-  std::string name;     // decnet_t_<tid8>_<lan lowercased>
-  std::string lan;      // LAN name as in the topology
-  std::string subnet;   // CIDR
-  bool internal = true;  // false only for the DMZ
+  std::string name;                           // decnet_t_<tid8>_<lan lowercased>
+  std::string lan;                            // LAN name as in the topology
+  std::string subnet;                         // CIDR
+  bool internal = true;                       // false only for the DMZ
   std::map<std::string, std::string> labels;  // includes kLabelSpec
-  nlohmann::json create_body() const;  // body for POST /networks/create
+  nlohmann::json create_body() const;         // body for POST /networks/create
 };
 
 struct ContainerSpec {
-  std::string name;    // decnet_t_<tid8>_<decky> or ..._<decky>-<service>
+  std::string name;  // decnet_t_<tid8>_<decky> or ..._<decky>-<service>
   std::string decky;
-  std::string role;    // "base" | "service"
+  std::string role;     // "base" | "service"
   std::string service;  // "" for base
   std::string image;
   std::vector<std::string> command;
@@ -38,8 +37,8 @@ struct ContainerSpec {
   std::string hostname;  // base only
   // Base only: network name -> fixed IPv4 ("" = engine-assigned), in order.
   std::vector<std::pair<std::string, std::string>> networks;
-  bool forwards_l3 = false;  // base only: net.ipv4.ip_forward=1
-  std::string network_mode;  // service only: "container:<base name>"
+  bool forwards_l3 = false;                   // base only: net.ipv4.ip_forward=1
+  std::string network_mode;                   // service only: "container:<base name>"
   std::map<std::string, std::string> labels;  // includes kLabelSpec
   // Body for POST /containers/create?name=...: attaches only the FIRST
   // network; the rest go through POST /networks/{id}/connect (API < 1.44).

@@ -20,8 +20,8 @@ namespace edge::store {
 
 struct AppliedTopology {
   std::string topology_id;
-  std::string version_hash;  // "" on an error marker row
-  std::string hydrated_json;  // the blob as stored
+  std::string version_hash;     // "" on an error marker row
+  std::string hydrated_json;    // the blob as stored
   std::int64_t applied_at = 0;  // unix seconds; 0 on an error marker row
   std::optional<std::string> last_error;
 };

@@ -3,9 +3,8 @@
 // row, supersede, teardown. Every object carries this test's topology label
 // and is removed in TearDown.
 
-#include <httplib.h>
-
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -13,10 +12,10 @@
 #include <thread>
 
 #include "agent/canonical_json.h"
-#include "tests/support/agent_harness.h"
 #include "docker_obs/converge.h"
 #include "docker_obs/engine.h"
 #include "docker_obs/plan.h"
+#include "tests/support/agent_harness.h"
 #include "tests/support/test_support.h"
 #include "tests/support/topology_builder.h"
 
@@ -73,13 +72,15 @@ class AgentApi : public ::testing::Test {
   void stop() { agent_.stop(); }
 
   httplib::Result apply(const testing::TopologyShape& s) {
-    return agent_.post("/topology/apply", testing::AgentHarness::apply_body(testing::make_topology(s)));
+    return agent_.post("/topology/apply",
+                       testing::AgentHarness::apply_body(testing::make_topology(s)));
   }
 
   json state() { return agent_.state(); }
 
   // Polls the agent's own state (a test wait, not agent polling).
-  json wait_state(const std::function<bool(const json&)>& pred, milliseconds limit = milliseconds(5000)) {
+  json wait_state(const std::function<bool(const json&)>& pred,
+                  milliseconds limit = milliseconds(5000)) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     json s = state();
     while (!pred(s) && std::chrono::steady_clock::now() < deadline) {
@@ -102,7 +103,9 @@ class AgentApi : public ::testing::Test {
     return engine_.get("/networks?filters=" + docker::url_encode(filters.dump())).json().size();
   }
 
-  std::string prefix(const testing::TopologyShape& s) { return "decnet_t_" + s.id.substr(0, 8) + "_"; }
+  std::string prefix(const testing::TopologyShape& s) {
+    return "decnet_t_" + s.id.substr(0, 8) + "_";
+  }
 
   testing::TempDir dir_;
   docker::DockerEngine engine_{docker::EngineOptions{}};
@@ -126,8 +129,8 @@ TEST_F(AgentApi, ApplyIs200AndStateObservesEveryObjectInSync) {
   EXPECT_EQ(s["observed"]["bridges"], json({p + "dmz", p + "lan1"}));
   // 1 bridge decky + 3 deckies, 3 of them with an http service container.
   EXPECT_EQ(s["observed"]["containers"],
-            json({p + "bridge-1", p + "decky-0", p + "decky-0-http", p + "decky-1", p + "decky-1-http",
-                  p + "decky-2", p + "decky-2-http"}));
+            json({p + "bridge-1", p + "decky-0", p + "decky-0-http", p + "decky-1",
+                  p + "decky-1-http", p + "decky-2", p + "decky-2-http"}));
   EXPECT_EQ(s["drift"]["in_sync"], true) << s.dump();
 }
 
@@ -147,7 +150,8 @@ TEST_F(AgentApi, DockerRmShowsAsDriftWithinSecondsAndTheNextApplyHeals) {
   json s = wait_state([](const json& s) {
     return s["observed"].contains("containers") && s["drift"].value("in_sync", true) == false;
   });
-  auto seen_ms = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto seen_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(s["drift"]["in_sync"], false) << s.dump();
   EXPECT_NE(s["drift"]["missing"].dump().find(victim), std::string::npos) << s.dump();
   EXPECT_LT(seen_ms, 2500);
@@ -196,7 +200,8 @@ TEST_F(AgentApi, TeardownLeavesNothingAndIsIdempotent) {
   }
   EXPECT_TRUE(container_ids(shape_.id).empty());
   EXPECT_EQ(network_count(shape_.id), 0u);
-  json s = wait_state([](const json& s) { return s["observed"].value("bridges", json::array()).empty(); });
+  json s = wait_state(
+      [](const json& s) { return s["observed"].value("bridges", json::array()).empty(); });
   EXPECT_TRUE(s["topology_id"].is_null());
   EXPECT_EQ(s["observed"]["containers"], json::array());
 }

@@ -41,7 +41,9 @@ bool in_ci() {
   return ci != nullptr && std::string(ci) == "true";
 }
 
-std::filesystem::path agent_binary() { return std::filesystem::path(EDGE_BINARY_DIR) / "edge-agent"; }
+std::filesystem::path agent_binary() {
+  return std::filesystem::path(EDGE_BINARY_DIR) / "edge-agent";
+}
 
 int free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -3,12 +3,11 @@
 // its failure branch; the success paths run in tests/integration.
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <thread>
@@ -84,8 +83,8 @@ TEST_F(ApiTest, AHashMismatchIs400NamingBothHashesAndWritesNothing) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   std::string want = canonical_hash(t.dump()).text;
-  EXPECT_EQ(detail(r), "master hash 'abc123' does not match agent hash '" + want +
-                           "' — refusing to apply");
+  EXPECT_EQ(detail(r),
+            "master hash 'abc123' does not match agent hash '" + want + "' — refusing to apply");
   EXPECT_TRUE(json::parse(client_->Get("/topology/state")->body)["topology_id"].is_null());
 }
 
@@ -103,9 +102,8 @@ TEST_F(ApiTest, AnInvalidTopologyIs400ListingEveryErrorCode) {
 }
 
 TEST_F(ApiTest, WrongShapesAre422WithADetailSayingWhatIsExpected) {
-  for (const std::string body :
-       {R"([])", R"({})", R"({"hydrated":[],"version_hash":"x"})", R"({"hydrated":{}})",
-        R"({"hydrated":{},"version_hash":5})"}) {
+  for (const std::string body : {R"([])", R"({})", R"({"hydrated":[],"version_hash":"x"})",
+                                 R"({"hydrated":{}})", R"({"hydrated":{},"version_hash":5})"}) {
     auto r = post("/topology/apply", body);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 422) << body;
@@ -115,10 +113,12 @@ TEST_F(ApiTest, WrongShapesAre422WithADetailSayingWhatIsExpected) {
 
 TEST_F(ApiTest, MalformedJsonInvalidUtf8AndNulBytesAre422) {
   static const char kNul[] = "{\"hydrated\":{\"a\":\"\0\"},\"version_hash\":\"x\"}";
-  const std::string bodies[] = {
-      "{\"hydrated\": {", "not json", "{\"hydrated\":{\"a\":\"\xff\xfe\"},\"version_hash\":\"x\"}",
-      std::string(kNul, sizeof kNul - 1),
-      "{\"hydrated\":{\"n\":NaN},\"version_hash\":\"x\"}", "{\"hydrated\":{}} trailing"};
+  const std::string bodies[] = {"{\"hydrated\": {",
+                                "not json",
+                                "{\"hydrated\":{\"a\":\"\xff\xfe\"},\"version_hash\":\"x\"}",
+                                std::string(kNul, sizeof kNul - 1),
+                                "{\"hydrated\":{\"n\":NaN},\"version_hash\":\"x\"}",
+                                "{\"hydrated\":{}} trailing"};
   for (const auto& body : bodies) {
     auto r = post("/topology/apply", body);
     ASSERT_TRUE(r);
@@ -190,10 +190,11 @@ TEST_F(ApiTest, ADifferentTopologyThatCannotSupersedeThePinnedOneIs409) {
   auto r = post("/topology/apply", apply_body(testing::make_topology(other)));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 409);
-  EXPECT_EQ(detail(r).rfind("agent already has topology '" + first["topology"]["id"].get<std::string>() +
-                                "'; cannot apply '" + other.id + "'",
-                            0),
-            0u)
+  EXPECT_EQ(
+      detail(r).rfind("agent already has topology '" + first["topology"]["id"].get<std::string>() +
+                          "'; cannot apply '" + other.id + "'",
+                      0),
+      0u)
       << detail(r);
   auto s = json::parse(client_->Get("/topology/state")->body);
   EXPECT_EQ(s["topology_id"], first["topology"]["id"]);

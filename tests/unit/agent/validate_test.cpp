@@ -53,7 +53,8 @@ TEST(Validate, ALanWithoutABridgePathIsDmzOrphan) {
   auto c = codes(t);
   EXPECT_TRUE(has(c, "DMZ_ORPHAN"));
   auto issues = validate_topology(t, catalog());
-  auto it = std::find_if(issues.begin(), issues.end(), [](auto& i) { return i.code == "DMZ_ORPHAN"; });
+  auto it =
+      std::find_if(issues.begin(), issues.end(), [](auto& i) { return i.code == "DMZ_ORPHAN"; });
   EXPECT_EQ(it->message, "LAN(s) have no bridge path to the DMZ: lan1");
 }
 
@@ -71,7 +72,9 @@ TEST(Validate, NamesThatCannotBeDockerNamesAreNameInvalid) {
   t["deckies"][1]["name"] = "../../etc";
   t["lans"][1]["name"] = "a b";
   auto issues = validate_topology(t, catalog());
-  EXPECT_EQ(std::count_if(issues.begin(), issues.end(), [](auto& i) { return i.code == "NAME_INVALID"; }), 2);
+  EXPECT_EQ(
+      std::count_if(issues.begin(), issues.end(), [](auto& i) { return i.code == "NAME_INVALID"; }),
+      2);
 }
 
 TEST(Validate, ADeckyWithNoEdgeIsDeckyOrphan) {
@@ -84,9 +87,9 @@ TEST(Validate, ADeckyWithNoEdgeIsDeckyOrphan) {
 TEST(Validate, IpProblemsEachHaveTheirCode) {
   auto t = make_topology({});
   auto& d = t["deckies"];
-  d[1]["decky_config"]["ips_by_lan"] = {{"DMZ", "10.231.5.10"}};        // out of subnet
-  d[2]["decky_config"]["ips_by_lan"] = {{"lan1", "10.231.1.300"}};      // malformed
-  d[3]["decky_config"]["ips_by_lan"] = {{"nowhere", "10.231.0.12"}};    // unknown LAN
+  d[1]["decky_config"]["ips_by_lan"] = {{"DMZ", "10.231.5.10"}};      // out of subnet
+  d[2]["decky_config"]["ips_by_lan"] = {{"lan1", "10.231.1.300"}};    // malformed
+  d[3]["decky_config"]["ips_by_lan"] = {{"nowhere", "10.231.0.12"}};  // unknown LAN
   t["deckies"].push_back(d[1]);
   t["deckies"].back()["name"] = "decky-x";
   t["deckies"].back()["uuid"] = "dx";
