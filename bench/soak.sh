@@ -6,7 +6,7 @@
 #   invalid topology with the right hash -> 400), teardown of an unknown id 1% (200).
 # Every response's status is checked against the expected one. Reports VmRSS,
 # thread count (/proc/PID/task) and fd count (/proc/PID/fd): idle, after a
-# 2,000-request warm-up, after half the soak and after all of it (connections
+# 6,400-request warm-up on 64 connections, after half the soak and after all of it (connections
 # closed, 1 s later). The agent inherits the environment, so
 # `MALLOC_ARENA_MAX=2 bench/soak.sh ...` shows how much growth is glibc arenas.
 # Then a memcheck run (valgrind --leak-check=full) of a fresh agent under a
@@ -47,7 +47,7 @@ snapshot() {  # snapshot <pid> <tag>: rss KiB, threads, fds
   echo "soak_${2}_fds $(ls "/proc/$1/fd" | wc -l)"
 }
 
-# The load generator: load.py PORT N PREFIX. Prints "<PREFIX>_requests N",
+# The load generator: load.py PORT N PREFIX AGENT [THREADS=4]. Prints "<PREFIX>_requests N",
 # "<PREFIX>_unexpected K" (responses whose status was not the expected one)
 # and the elapsed seconds. Exits 1 on any connection failure.
 cat >"$work/load.py" <<'PY'
@@ -98,7 +98,7 @@ def worker(count, seed):
         with lock:
             unexpected[0] += bad
 
-threads_n = 4
+threads_n = int(sys.argv[5]) if len(sys.argv) > 5 else 4
 t0 = time.monotonic()
 ts = [threading.Thread(target=worker, args=(n // threads_n + (1 if k < n % threads_n else 0), k))
       for k in range(threads_n)]
@@ -118,7 +118,10 @@ pids+=($!); pid=$!
 wait_200 "http://127.0.0.1:$port/health" "$pid" "$work/agent.log"
 sleep 2
 snapshot "$pid" idle
-python3 "$work/load.py" "$port" 2000 soak_warmup "$agent"
+# Warm-up on 64 concurrent keep-alive connections: each holds one of the
+# agent's 64 pool threads, so every thread has run the request paths once
+# (its stack pages and malloc caches are touched) before "warm" is taken.
+python3 "$work/load.py" "$port" 6400 soak_warmup "$agent" 64
 sleep 1
 snapshot "$pid" warm
 # In two halves: growth in the second half tells a leak (keeps growing) from
