@@ -22,14 +22,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-bool wait_until(const std::function<bool()>& pred, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return pred();
-}
+using edge::testing::wait_until;
 
 json drift(json missing, json extra, json stopped, json changed) {
   bool in_sync = missing.empty() && extra.empty() && stopped.empty() && changed.empty();

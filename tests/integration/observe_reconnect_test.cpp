@@ -28,14 +28,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-bool wait_until(const std::function<bool()>& pred, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return pred();
-}
+using edge::testing::wait_until;
 
 int unix_socket(const std::string& path, bool listen_on_it) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);

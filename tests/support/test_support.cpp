@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace edge::testing {
 
@@ -43,6 +44,15 @@ bool in_ci() {
 
 std::filesystem::path agent_binary() {
   return std::filesystem::path(EDGE_BINARY_DIR) / "edge-agent";
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
 }
 
 int free_port() {

@@ -1,7 +1,9 @@
 #pragma once
 // Shared helpers for the suites: temp dirs, free ports, child processes.
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,10 @@ bool in_ci();
 
 // Path of the built daemon (build/edge-agent).
 std::filesystem::path agent_binary();
+
+// Polls `pred` every 10 ms until it holds or `timeout` passes (a test's
+// wait, never the agent's); returns the last answer.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
 // A port on 127.0.0.1 that was free a moment ago.
 int free_port();
