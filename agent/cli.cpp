@@ -234,7 +234,7 @@ void setup_logging(const std::string& level) {
 int run_cli(int argc, char** argv) {
   CLI::App app{"edge-agent: materialises the master's topology in the local Docker engine"};
   app.set_version_flag("--version", std::string("edge-agent ") + build::kVersion + " (" +
-                                        build::kGitRev + ", built " + build::kBuildDate + ")");
+                                        build::kGitRev + ", committed " + build::kBuildDate + ")");
   app.require_subcommand(1);
 
   std::string config_file;

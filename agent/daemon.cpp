@@ -187,7 +187,7 @@ int run_daemon(const Config& config) {
                                  .count()},
                 {"started_at_unix", started_unix},
                 {"version", build::kVersion},
-                {"build", {{"git_rev", build::kGitRev}, {"date", build::kBuildDate}}},
+                {"build", {{"git_rev", build::kGitRev}, {"commit_date", build::kBuildDate}}},
                 {"pid", static_cast<long>(::getpid())}};
   };
   auto server = HttpServer::create(so, handlers, &error);
