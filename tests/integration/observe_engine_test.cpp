@@ -12,6 +12,7 @@
 #include "docker_obs/observer.h"
 #include "docker_obs/runtime.h"
 #include "tests/support/docker_fixture.h"
+#include "tests/support/drift_json.h"
 #include "tests/support/topology_builder.h"
 
 namespace edge::docker {
@@ -24,14 +25,7 @@ using Clock = std::chrono::steady_clock;
 
 using edge::testing::wait_until;
 
-json drift(json missing, json extra, json stopped, json changed) {
-  bool in_sync = missing.empty() && extra.empty() && stopped.empty() && changed.empty();
-  return {{"in_sync", in_sync},
-          {"missing", missing},
-          {"extra", extra},
-          {"stopped", stopped},
-          {"changed", changed}};
-}
+constexpr auto drift = edge::testing::drift_json;
 const json kNone = json::array();
 
 class ObserveEngine : public edge::testing::DockerFixture {

@@ -16,17 +16,7 @@ BUILD=$(realpath "${1:?usage: metrics_scrape_test.sh <build_dir> <source_dir>}")
 BIN="$BUILD/edge-agent"
 PY=/usr/bin/python3 # Debian's python, where python3-prometheus-client lives
 
-PASSED=0
-FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "PASS: $1"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL: $1" >&2
-	if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/    /' >&2; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edge-metrics-test.XXXXXX")
 LISTENER_PID=""
@@ -42,8 +32,7 @@ finish() {
 		echo "--- agent log ---" >&2
 		tail -n 40 "$TMP/agent.log" >&2
 	fi
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
+	summary
 	exit $?
 }
 

@@ -14,20 +14,9 @@ SRC=$(realpath "${2:?usage: packaging_test.sh <build_dir> <source_dir>}")
 PKG="$SRC/packaging"
 BIN="$BUILD/edge-agent"
 
-PASSED=0
-FAILED=0
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "PASS: $1"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL: $1" >&2
-	if [ -n "${2:-}" ]; then printf '%s\n' "$2" | sed 's/^/    /' >&2; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 finish() {
-	echo "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ]
+	summary
 	exit $?
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "docker_obs/observer.h"
+#include "tests/support/drift_json.h"
 
 namespace edge::docker {
 namespace {
@@ -46,14 +47,7 @@ EngineSnapshot converged_t1() {
   return s;
 }
 
-json drift(json missing, json extra, json stopped, json changed) {
-  bool in_sync = missing.empty() && extra.empty() && stopped.empty() && changed.empty();
-  return {{"in_sync", in_sync},
-          {"missing", missing},
-          {"extra", extra},
-          {"stopped", stopped},
-          {"changed", changed}};
-}
+constexpr auto drift = edge::testing::drift_json;
 
 TEST(ComputeDrift, AConvergedEngineIsInSync) {
   EXPECT_EQ(compute_drift(plan_t1(), converged_t1()),
