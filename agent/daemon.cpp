@@ -7,8 +7,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "agent/build_info.h"
@@ -27,28 +25,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-bool load_catalog(const std::string& path, docker::ServiceCatalog* out, std::string* error) {
-  if (path.empty()) return true;
-  std::ifstream in(path);
-  if (!in) {
-    *error = "cannot read --service-catalog '" + path + "'";
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json doc = json::parse(ss.str(), nullptr, false);
-  if (doc.is_discarded()) {
-    *error = "--service-catalog '" + path + "' is not valid JSON";
-    return false;
-  }
-  std::string why;
-  if (!docker::parse_service_catalog(doc, out, &why)) {
-    *error = "--service-catalog '" + path + "': " + why;
-    return false;
-  }
-  return true;
 }
 
 json config_summary(const Config& c, bool tls) {
@@ -96,12 +72,12 @@ int run_daemon(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  docker::ServiceCatalog catalog;
-  std::string error;
-  if (!load_catalog(config.service_catalog, &catalog, &error)) {
-    spdlog::critical("{}", error);
+  Expected<docker::ServiceCatalog> loaded = docker::load_service_catalog(config.service_catalog);
+  if (!loaded) {
+    spdlog::critical("--service-catalog: {}", loaded.error().message());
     return 2;
   }
+  docker::ServiceCatalog catalog = std::move(*loaded);
 
   sd_notify("STATUS=opening the store");
   auto opened = store::TopologyStore::open(config.state_dir, store::OpenMode::kDaemon);
@@ -190,6 +166,7 @@ int run_daemon(const Config& config) {
                 {"build", {{"git_rev", build::kGitRev}, {"commit_date", build::kBuildDate}}},
                 {"pid", static_cast<long>(::getpid())}};
   };
+  std::string error;
   auto server = HttpServer::create(so, handlers, &error);
   if (!server) {
     spdlog::critical("{}", error);

@@ -65,7 +65,8 @@ class AgentApi : public ::testing::Test {
   void start(const std::string& base_image = kImage) {
     testing::HarnessOptions o;
     o.base_image = base_image;
-    o.catalog = {{"http", {kImage, {"httpd", "-f", "-p", "8080"}, {}}}};
+    o.catalog["http"].image = kImage;
+    o.catalog["http"].command = {"httpd", "-f", "-p", "8080"};
     ASSERT_EQ(agent_.start(o), "");
   }
 

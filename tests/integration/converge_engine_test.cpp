@@ -32,7 +32,10 @@ class ConvergeEngine : public edge::testing::DockerFixture {
     x_ = static_cast<int>(rd() % 64);
     dmz_ = subnet(0);
     lan_ = subnet(1);
-    catalog_ = {{"http", {kTestImage, {"httpd", "-f", "-p", "8080"}, {{"GREETING", "hi"}}}}};
+    catalog_.clear();
+    catalog_["http"].image = kTestImage;
+    catalog_["http"].command = {"httpd", "-f", "-p", "8080"};
+    catalog_["http"].env = {{"GREETING", "hi"}};
   }
 
   // DMZ + lan1; "gw" bridges both with fixed IPs and forwards L3, "web" sits

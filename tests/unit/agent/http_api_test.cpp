@@ -32,7 +32,7 @@ class ApiTest : public ::testing::Test {
   void start() {
     testing::HarnessOptions o;
     o.docker_socket = (dir_.path() / "no-such-docker.sock").string();
-    o.catalog = {{"http", {"img:1", {}, {}}}};
+    o.catalog["http"].image = "img:1";
     o.max_body_bytes = kCap;
     ASSERT_EQ(agent_.start(o), "");
     client_ = &agent_.client();

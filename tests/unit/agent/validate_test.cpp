@@ -13,7 +13,11 @@ using nlohmann::json;
 using testing::make_topology;
 using testing::TopologyShape;
 
-docker::ServiceCatalog catalog() { return {{"http", {"img:1", {}, {}}}}; }
+docker::ServiceCatalog catalog() {
+  docker::ServiceCatalog c;
+  c["http"].image = "img:1";
+  return c;
+}
 
 std::vector<std::string> codes(const json& t) {
   std::vector<std::string> out;

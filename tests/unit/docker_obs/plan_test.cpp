@@ -38,8 +38,12 @@ json topology() {
 }
 
 ServiceCatalog catalog() {
-  return {{"http", {"edge-agent-test/busybox:latest", {"httpd", "-f"}, {{"PORT", "80"}}}},
-          {"ssh", {"sshimg:1", {}, {}}}};
+  ServiceCatalog c;
+  c["http"].image = "edge-agent-test/busybox:latest";
+  c["http"].command = {"httpd", "-f"};
+  c["http"].env = {{"PORT", "80"}};
+  c["ssh"].image = "sshimg:1";
+  return c;
 }
 
 const ContainerSpec& find(const std::vector<ContainerSpec>& v, const std::string& name) {
@@ -239,8 +243,7 @@ TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
   }
   ASSERT_TRUE(hydrated.is_object());
   ServiceCatalog cat;
-  for (const char* s : {"http", "ftp", "smb", "ssh", "rdp"})
-    cat[s] = {"img:" + std::string(s), {}, {}};
+  for (const char* s : {"http", "ftp", "smb", "ssh", "rdp"}) cat[s].image = "img:" + std::string(s);
   Plan plan = plan_topology(hydrated, cat, "b:1");
   EXPECT_EQ(plan.networks.size(), 2u);
   ASSERT_EQ(plan.bases.size(), 30u);
