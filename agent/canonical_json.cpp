@@ -1,5 +1,7 @@
 #include "agent/canonical_json.h"
 
+#include "common/text.h"
+
 #include <locale.h>
 #include <openssl/evp.h>
 
@@ -28,7 +30,7 @@
 // encoding is code point order, which is how Python sorts str keys.
 
 namespace edge {
-namespace {
+namespace json_detail {
 
 // CPython >= 3.11 refuses to convert integer literals longer than this
 // (sys.get_int_max_str_digits()); the master would fail on such a document,
@@ -49,10 +51,18 @@ struct Value {
 
 struct Member {
   const char* key = nullptr;  // decoded UTF-8
-  std::uint32_t key_size = 0;
+  std::uint32_t key_size : 31 = 0;
+  std::uint32_t stripped : 1 = 0;  // a DESIGN §2 volatile key: in the tree, not in the hash
   std::uint32_t order = 0;  // position in the source object: the last duplicate wins
   Value value;
 };
+
+}  // namespace json_detail
+namespace {
+using json_detail::Kind;
+using json_detail::Member;
+using json_detail::Value;
+using json_detail::kMaxPythonIntDigits;
 
 bool key_less(const Member& a, const Member& b) {
   const std::size_t n = std::min(a.key_size, b.key_size);
@@ -168,8 +178,11 @@ double to_double(const char* first, const char* last) {
 
 class Parser {
  public:
-  explicit Parser(std::string_view text)
-      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()) {}
+  Parser(std::string_view text, bool reject_duplicates)
+      : begin_(text.data()),
+        p_(text.data()),
+        end_(text.data() + text.size()),
+        reject_duplicates_(reject_duplicates) {}
 
   // Parses the whole text into `root`; false with error() set otherwise.
   bool parse(Value& root) {
@@ -186,9 +199,17 @@ class Parser {
   }
 
   const std::string& error() const { return error_; }
+  bool duplicate() const { return duplicate_; }
   const std::vector<Value>& elements() const { return elements_; }
   const std::vector<Member>& members() const { return members_; }
   std::size_t size_hint() const { return static_cast<std::size_t>(end_ - begin_); }
+  // Raw text of each member of the root object, in source order.
+  const std::vector<std::pair<std::string_view, std::string_view>>& root_raw() const {
+    return root_raw_;
+  }
+  std::vector<Value> take_elements() { return std::move(elements_); }
+  std::vector<Member> take_members() { return std::move(members_); }
+  std::unique_ptr<char[]> take_arena() { return std::move(arena_); }
 
  private:
   bool fail_at(const char* at, std::string_view what) {
@@ -210,6 +231,23 @@ class Parser {
       found = std::string("byte 0x") + kHex[c >> 4] + kHex[c & 15];
     }
     return fail_at(p_, std::string(expected) + ", found " + found);
+  }
+
+  // "duplicate key 'name' in hydrated.lans[0]": the key and the path of the
+  // object it repeats in, each quoted as a short excerpt.
+  bool fail_duplicate(const Member& m) {
+    std::string where;
+    for (const auto& [key, n] : path_) {
+      if (key == nullptr) {
+        where += "[" + std::to_string(n) + "]";
+      } else {
+        where += (where.empty() ? "" : ".") + excerpt(std::string_view(key, n), 40);
+      }
+    }
+    error_ = "duplicate key '" + excerpt(std::string_view(m.key, m.key_size), 40) + "' in " +
+             (where.empty() ? std::string("the top-level object") : "'" + where + "'");
+    duplicate_ = true;
+    return false;
   }
 
   void skip_ws() {
@@ -279,12 +317,25 @@ class Parser {
         if (p_ == end_ || *p_ != '"') return fail_unexpected("expected a string key in object");
         Member m;
         m.order = order;
-        if (!string(m.key, m.key_size)) return false;
+        const char* key = nullptr;
+        std::uint32_t key_size = 0;
+        if (!string(key, key_size)) return false;
+        m.key = key;
+        m.key_size = key_size;
+        m.stripped = is_volatile(key, key_size) ? 1 : 0;
         skip_ws();
         if (p_ == end_ || *p_ != ':') return fail_unexpected("expected ':' after object key");
         ++p_;
+        skip_ws();
+        const char* value_start = p_;
+        path_.emplace_back(key, key_size);
         if (!value(m.value)) return false;
-        if (!is_volatile(m.key, m.key_size)) member_stack_.push_back(m);
+        path_.pop_back();
+        if (depth_ == 1) {
+          root_raw_.emplace_back(std::string_view(key, key_size),
+                                 std::string_view(value_start, static_cast<std::size_t>(p_ - value_start)));
+        }
+        member_stack_.push_back(m);
         skip_ws();
         if (p_ != end_ && *p_ == ',') {
           ++p_;
@@ -303,7 +354,10 @@ class Parser {
     v.kind = Kind::kObject;
     v.first = members_.size();
     for (auto it = first; it != last; ++it) {
-      if (it + 1 != last && key_equal(*it, *(it + 1))) continue;  // a later duplicate wins
+      if (it + 1 != last && key_equal(*it, *(it + 1))) {
+        if (reject_duplicates_) return fail_duplicate(*it);
+        continue;  // a later duplicate wins, as in Python
+      }
       members_.push_back(*it);
     }
     v.size = static_cast<std::uint32_t>(members_.size() - v.first);
@@ -320,9 +374,11 @@ class Parser {
     if (p_ != end_ && *p_ == ']') {
       ++p_;
     } else {
-      for (;;) {
+      for (std::size_t index = 0;; ++index) {
         Value e;
+        path_.emplace_back(nullptr, index);
         if (!value(e)) return false;
+        path_.pop_back();
         element_stack_.push_back(e);
         skip_ws();
         if (p_ != end_ && *p_ == ',') {
@@ -542,12 +598,19 @@ class Parser {
   std::vector<Member> member_stack_;
   std::unique_ptr<char[]> arena_;
   std::size_t arena_used_ = 0;
+  const bool reject_duplicates_;
+  bool duplicate_ = false;
+  // Where the parser is: (key, size) for an object member, (nullptr, index)
+  // for an array element. Only read to name a duplicate key.
+  std::vector<std::pair<const char*, std::size_t>> path_;
+  std::vector<std::pair<std::string_view, std::string_view>> root_raw_;
 };
 
 class Writer {
  public:
-  Writer(const Parser& parser, std::size_t size_hint)
-      : elements_(parser.elements()), members_(parser.members()) {
+  Writer(const std::vector<Value>& elements, const std::vector<Member>& members,
+         std::size_t size_hint)
+      : elements_(elements), members_(members) {
     out_.resize(size_hint + size_hint / 8 + 64);
   }
 
@@ -586,9 +649,12 @@ class Writer {
       }
       case Kind::kObject: {
         put('{');
+        bool first = true;
         for (std::uint32_t i = 0; i < v.size; ++i) {
           const Member& m = members_[v.first + i];
-          if (i != 0) put(',');
+          if (m.stripped) continue;
+          if (!first) put(',');
+          first = false;
           string(m.key, m.key_size);
           put(':');
           value(m.value);
@@ -767,12 +833,22 @@ CanonicalResult fail(std::string error) {
 
 }  // namespace
 
+namespace json_detail {
+struct TreeData {
+  std::vector<Value> elements;
+  std::vector<Member> members;
+  std::unique_ptr<char[]> arena;
+  Value root;
+  std::vector<std::pair<std::string_view, std::string_view>> root_raw;
+};
+}  // namespace json_detail
+
 CanonicalResult canonical_json(std::string_view json_text) {
   try {
-    Parser parser(json_text);
+    Parser parser(json_text, /*reject_duplicates=*/false);
     Value root;
     if (!parser.parse(root)) return fail(parser.error());
-    Writer writer(parser, json_text.size());
+    Writer writer(parser.elements(), parser.members(), json_text.size());
     writer.value(root);
     CanonicalResult r;
     r.ok = true;
@@ -801,6 +877,140 @@ CanonicalResult canonical_hash(std::string_view json_text) {
   }
   r.text = std::move(hex);
   return r;
+}
+
+}  // namespace edge
+
+namespace edge {
+
+using json_detail::TreeData;
+
+JsonRef::Kind JsonRef::kind() const {
+  switch (value_->kind) {
+    case json_detail::Kind::kNull:
+      return Kind::kNull;
+    case json_detail::Kind::kTrue:
+    case json_detail::Kind::kFalse:
+      return Kind::kBool;
+    case json_detail::Kind::kInt:
+      return Kind::kInt;
+    case json_detail::Kind::kFloat:
+      return Kind::kFloat;
+    case json_detail::Kind::kString:
+      return Kind::kString;
+    case json_detail::Kind::kArray:
+      return Kind::kArray;
+    case json_detail::Kind::kObject:
+      return Kind::kObject;
+  }
+  return Kind::kNull;
+}
+
+const char* JsonRef::type_name() const {
+  switch (kind()) {
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return "boolean";
+    case Kind::kInt:
+    case Kind::kFloat:
+      return "number";
+    case Kind::kString:
+      return "string";
+    case Kind::kArray:
+      return "array";
+    case Kind::kObject:
+      return "object";
+  }
+  return "value";
+}
+
+std::string_view JsonRef::string() const {
+  if (value_->kind != json_detail::Kind::kString) return {};
+  return {value_->text, value_->size};
+}
+
+bool JsonRef::boolean() const { return value_->kind == json_detail::Kind::kTrue; }
+
+std::size_t JsonRef::size() const {
+  if (value_->kind != json_detail::Kind::kArray && value_->kind != json_detail::Kind::kObject) {
+    return 0;
+  }
+  return value_->size;
+}
+
+JsonRef JsonRef::at(std::size_t index) const {
+  return {tree_, &tree_->elements[value_->first + index]};
+}
+
+std::string_view JsonRef::key_at(std::size_t index) const {
+  const Member& m = tree_->members[value_->first + index];
+  return {m.key, m.key_size};
+}
+
+JsonRef JsonRef::value_at(std::size_t index) const {
+  return {tree_, &tree_->members[value_->first + index].value};
+}
+
+std::optional<JsonRef> JsonRef::find(std::string_view key) const {
+  if (value_->kind != json_detail::Kind::kObject) return std::nullopt;
+  // Members are sorted by key bytes: binary search.
+  const Member* first = tree_->members.data() + value_->first;
+  const Member* last = first + value_->size;
+  const Member* it = std::lower_bound(first, last, key, [](const Member& m, std::string_view k) {
+    return std::string_view(m.key, m.key_size) < k;
+  });
+  if (it == last || std::string_view(it->key, it->key_size) != key) return std::nullopt;
+  return JsonRef(tree_, &it->value);
+}
+
+std::string JsonRef::dump() const {
+  Writer writer(tree_->elements, tree_->members, 16);
+  writer.value(*value_);
+  return writer.take();
+}
+
+JsonTree::JsonTree() : data_(std::make_unique<TreeData>()) {}
+JsonTree::JsonTree(JsonTree&&) noexcept = default;
+JsonTree& JsonTree::operator=(JsonTree&&) noexcept = default;
+JsonTree::~JsonTree() = default;
+
+Expected<JsonTree> JsonTree::parse(std::string_view text, Duplicates duplicates) {
+  try {
+    Parser parser(text, duplicates == Duplicates::kReject);
+    JsonTree tree;
+    if (!parser.parse(tree.data_->root)) {
+      return Status(parser.duplicate() ? kDuplicateKey : kInvalidJson, parser.error());
+    }
+    tree.data_->root_raw = parser.root_raw();
+    tree.data_->elements = parser.take_elements();
+    tree.data_->members = parser.take_members();
+    tree.data_->arena = parser.take_arena();
+    return tree;
+  } catch (const std::bad_alloc&) {
+    return Status(kInvalidJson, "out of memory while parsing a document of " +
+                                    std::to_string(text.size()) + " bytes");
+  }
+}
+
+JsonRef JsonTree::root() const { return {data_.get(), &data_->root}; }
+
+std::string JsonTree::canonical(const JsonRef& value) const {
+  Writer writer(data_->elements, data_->members, 256);
+  writer.value(*value.value_);
+  return writer.take();
+}
+
+std::string JsonTree::canonical_hash(const JsonRef& value) const {
+  return sha256_hex(canonical(value));
+}
+
+std::string_view JsonTree::raw_root_member(std::string_view key) const {
+  std::string_view found;
+  for (const auto& [k, raw] : data_->root_raw) {
+    if (k == key) found = raw;  // the last one, as the tree keeps it
+  }
+  return found;
 }
 
 }  // namespace edge

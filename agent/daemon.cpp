@@ -15,6 +15,7 @@
 #include "agent/metrics.h"
 #include "agent/sd_notify.h"
 #include "agent/topology_service.h"
+#include "store/agent_id.h"
 
 namespace edge {
 namespace {
@@ -72,12 +73,12 @@ int run_daemon(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Expected<docker::ServiceCatalog> loaded = docker::load_service_catalog(config.service_catalog);
-  if (!loaded) {
-    spdlog::critical("--service-catalog: {}", loaded.error().message());
+  auto catalog = docker::load_service_catalog(config.service_catalog);
+  if (!catalog) {
+    spdlog::critical("--service-catalog: {}", catalog.error().message());
     return 2;
   }
-  docker::ServiceCatalog catalog = std::move(*loaded);
+  std::string error;
 
   sd_notify("STATUS=opening the store");
   auto opened = store::TopologyStore::open(config.state_dir, store::OpenMode::kDaemon);
@@ -91,16 +92,21 @@ int run_daemon(const Config& config) {
                      opened.moved_aside->string());
   }
 
+  auto agent_id = store::load_or_create_agent_id(config.state_dir);
+  if (!agent_id) {
+    spdlog::critical("{}", agent_id.error().message());
+    return 1;
+  }
+
   Metrics metrics(build::kVersion, build::kGitRev);
   docker::RuntimeOptions rt;
   rt.socket_path = config.docker_socket;
-  rt.base_image = config.base_image;
-  rt.catalog = catalog;
+  rt.owner = *agent_id;
   rt.on_engine_call = [&metrics](const std::string& call, bool ok, double s) {
     metrics.docker_call(call, ok, s);
   };
-  TopologyService service(std::move(opened.store), docker::make_docker_runtime(rt), catalog,
-                          &metrics, unix_now);
+  TopologyService service(std::move(opened.store), docker::make_docker_runtime(rt),
+                          std::move(catalog).value(), {config.base_image, *agent_id}, &metrics);
 
   HeartbeatOptions hb_opts;
   hb_opts.master_url = config.master_url;
@@ -166,7 +172,6 @@ int run_daemon(const Config& config) {
                 {"build", {{"git_rev", build::kGitRev}, {"commit_date", build::kBuildDate}}},
                 {"pid", static_cast<long>(::getpid())}};
   };
-  std::string error;
   auto server = HttpServer::create(so, handlers, &error);
   if (!server) {
     spdlog::critical("{}", error);

@@ -1,14 +1,12 @@
 #include "agent/topology_service.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-
-#include "agent/canonical_json.h"
-#include "agent/json_scan.h"
 #include "agent/metrics.h"
+#include "agent/topology_model.h"
 #include "agent/validate.h"
+#include "common/text.h"
+#include "docker_obs/converge.h"
 
 namespace edge {
 namespace {
@@ -19,84 +17,31 @@ Reply detail(int status, std::string message) {
   return {status, json{{"detail", std::move(message)}}};
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  hex.reserve(len * 2);
-  char buf[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", md[i]);
-    hex += buf;
-  }
-  return hex;
-}
-
-std::string clip(const std::string& s, std::size_t n = 200) {
+std::string clip(const std::string& s, std::size_t n = 2000) {
   return s.size() <= n ? s : s.substr(0, n) + "...";
-}
-
-// nlohmann's what() starts with "[json.exception.parse_error.101] ": keep the
-// part a person reads.
-std::string parse_reason(const std::exception& e) {
-  std::string w = e.what();
-  auto close = w.find("] ");
-  return close == std::string::npos ? w : w.substr(close + 2);
-}
-
-struct ParsedBody {
-  std::optional<Reply> error;
-  json doc;
-  TopLevelScan scan;
-};
-
-ParsedBody parse_body(std::string_view body, const char* expected_shape) {
-  ParsedBody out;
-  out.scan = scan_top_level(body, kMaxJsonDepth + 1);
-  if (!out.scan.ok) {
-    out.error = detail(
-        422, "request body is not valid JSON: " + out.scan.error + "; expected " + expected_shape);
-    return out;
-  }
-  try {
-    out.doc = json::parse(body);
-  } catch (const json::exception& e) {
-    out.error = detail(
-        422, "request body is not valid JSON: " + parse_reason(e) + "; expected " + expected_shape);
-  }
-  return out;
 }
 
 }  // namespace
 
 TopologyService::TopologyService(std::unique_ptr<store::TopologyStore> store,
                                  std::unique_ptr<docker::TopologyRuntime> runtime,
-                                 docker::ServiceCatalog catalog, Metrics* metrics, Clock clock)
+                                 docker::ServiceCatalog catalog, ServiceOptions options,
+                                 Metrics* metrics, TimeSource& clock)
     : store_(std::move(store)),
       runtime_(std::move(runtime)),
       catalog_(std::move(catalog)),
+      options_(std::move(options)),
       metrics_(metrics),
-      clock_(std::move(clock)) {
+      clock_(clock) {
   std::lock_guard lock(op_mu_);
   refresh_snapshot();
-  auto row = snapshot();
-  std::optional<json> watched;
-  if (row && !row->hydrated_json.empty() && row->hydrated_json != "{}") {
-    try {
-      watched = json::parse(row->hydrated_json);
-    } catch (const json::exception& e) {
-      spdlog::error("cached topology '{}' has an unreadable blob ({}); drift is not computed",
-                    row->topology_id, parse_reason(e));
-    }
-  }
-  runtime_->watch(watched);
+  watch_stored_row();
 }
 
 TopologyService::~TopologyService() = default;
 
 TopologyService::OperationScope::OperationScope(TopologyService& s) : service(s), lock(s.op_mu_) {
-  service.busy_since_ = service.clock_();
+  service.busy_since_ = service.clock_.unix_now();
   service.busy_ = true;
 }
 
@@ -118,6 +63,43 @@ void TopologyService::refresh_snapshot() {
   std::shared_ptr<const Row> next = row ? std::make_shared<const Row>(std::move(*row)) : nullptr;
   std::lock_guard lock(snap_mu_);
   snapshot_ = std::move(next);
+}
+
+store::StoreStatus TopologyService::note_write(store::StoreStatus st) {
+  std::lock_guard lock(snap_mu_);
+  if (st.ok()) {
+    if (write_failure_) spdlog::info("store writes succeed again");
+    write_failure_.reset();
+  } else {
+    spdlog::error("store write failed: {}", st.message);
+    if (metrics_ != nullptr) metrics_->store_error();
+    write_failure_ = "the agent's store could not record the last operation: " + st.message;
+  }
+  return st;
+}
+
+void TopologyService::watch_stored_row() {
+  auto row = snapshot();
+  std::optional<std::string> problem;
+  std::optional<docker::Plan> plan;
+  if (row && !row->hydrated_json.empty() && row->hydrated_json != "{}") {
+    auto tree = JsonTree::parse(row->hydrated_json, JsonTree::Duplicates::kLastWins);
+    auto topology = tree ? read_topology(tree->root()) : Expected<Topology>(tree.error());
+    if (!topology) {
+      problem = "the cached topology cannot be read: " + topology.error().message();
+    } else if (auto valid = validate_topology(std::move(topology).value(), catalog_); !valid) {
+      problem = "the cached topology does not validate against the current catalog: " +
+                format_validation_detail(valid.error());
+    } else {
+      plan = docker::plan_topology(*valid, catalog_, {options_.base_image, options_.agent_id});
+    }
+  }
+  if (problem) spdlog::error("topology '{}': {}; drift is not computed", row->topology_id, *problem);
+  {
+    std::lock_guard lock(snap_mu_);
+    watch_problem_ = problem;
+  }
+  runtime_->watch(std::move(plan));
 }
 
 void TopologyService::on_operation_end(std::function<void()> callback) {
@@ -147,105 +129,94 @@ Reply TopologyService::finish(const char* op, std::chrono::steady_clock::time_po
 
 Reply TopologyService::apply(std::string_view body) {
   const auto start = std::chrono::steady_clock::now();
-  static constexpr const char* kShape = R"({"hydrated": {...}, "version_hash": "<sha256 hex>"})";
-  ParsedBody parsed = parse_body(body, kShape);
-  if (parsed.error) return finish("apply", start, *parsed.error);
-  const json& doc = parsed.doc;
-  auto hyd = doc.find("hydrated");
-  auto vh = doc.find("version_hash");
-  if (hyd == doc.end() || !hyd->is_object()) {
+  // 1. One parse: the hash, the blob and the typed topology come from it.
+  auto request = read_apply_request(body);
+  if (!request) return finish("apply", start, detail(422, request.error().message()));
+  ApplyRequest& req = *request;
+  // 2. The hash, before anything else is believed.
+  if (req.local_hash != req.master_hash) {
     return finish("apply", start,
-                  detail(422, std::string("'hydrated' must be a JSON object; expected ") + kShape));
+                  detail(400, "master hash '" + excerpt(req.master_hash, 80) +
+                                  "' does not match agent hash '" + req.local_hash +
+                                  "' — refusing to apply"));
   }
-  if (vh == doc.end() || !vh->is_string()) {
-    return finish("apply", start,
-                  detail(422, std::string("'version_hash' must be a string; expected ") + kShape));
-  }
-  auto raw = parsed.scan.members.find("hydrated");
-  if (raw == parsed.scan.members.end()) {
-    return finish("apply", start,
-                  detail(422, "the 'hydrated' member name must be written without escapes"));
-  }
-  const std::string master_hash = vh->get<std::string>();
-  CanonicalResult local = canonical_hash(raw->second);
-  if (!local.ok) {
-    return finish("apply", start, detail(422, "'hydrated' cannot be hashed: " + local.error));
-  }
-  if (local.text != master_hash) {
-    return finish(
-        "apply", start,
-        detail(400, "master hash '" + clip(master_hash, 80) + "' does not match agent hash '" +
-                        local.text + "' — refusing to apply"));
-  }
-  auto issues = validate_topology(*hyd, catalog_);
-  if (!issues.empty()) {
-    return finish("apply", start, detail(400, format_validation_detail(issues)));
-  }
-  const std::string tid = (*hyd)["topology"]["id"].get<std::string>();
-  const std::string blob(raw->second);
+  const std::string tid = req.topology.id;
 
   OperationScope scope(*this);
   if (draining_) return finish("apply", start, detail(503, "agent is shutting down"));
-  spdlog::info("apply started: topology '{}' hash {}", tid, local.text.substr(0, 12));
+  // 3. Validation and the plan, against the catalog of this moment.
+  auto valid = validate_topology(std::move(req.topology), catalog_);
+  if (!valid) return finish("apply", start, detail(400, format_validation_detail(valid.error())));
+  const docker::Plan plan =
+      docker::plan_topology(*valid, catalog_, {options_.base_image, options_.agent_id});
+  spdlog::info("apply started: topology '{}' hash {}", tid, req.local_hash.substr(0, 12));
 
   auto row = snapshot();
+  std::vector<std::string> adopt{tid};
+  if (row && row->topology_id != tid) adopt.push_back(row->topology_id);
+  // 4. Refuse what Docker would refuse half-way, before touching anything.
+  if (Status st = runtime_->check_subnets(plan, adopt); !st.ok()) {
+    if (st.code() == docker::kSubnetConflict) {
+      return finish("apply", start,
+                    detail(400, "1 topology validation error(s): [SUBNET_CONFLICT] " + st.message()));
+    }
+    (void)note_write(store_->record_error(tid, clip(st.message()), req.blob));
+    refresh_snapshot();
+    runtime_->watch(plan);
+    return finish("apply", start,
+                  detail(500, "apply of topology '" + tid + "' failed: " + st.message()));
+  }
+
+  // 5. The master is authoritative: a new topology supersedes the pinned one.
   if (row && row->topology_id != tid) {
     spdlog::info("topology '{}' supersedes '{}': tearing the old one down first", tid,
                  row->topology_id);
-    auto down = runtime_->teardown(row->topology_id);
-    if (!down.ok) {
-      store_->record_error(row->topology_id,
-                           "superseding by '" + tid + "' failed: " + down.message);
+    if (Status down = runtime_->teardown(row->topology_id, {row->topology_id}); !down.ok()) {
+      (void)note_write(store_->record_error(
+          row->topology_id, clip("superseding by '" + tid + "' failed: " + down.message())));
       refresh_snapshot();
       return finish(
           "apply", start,
           detail(409, "agent already has topology '" + row->topology_id + "'; cannot apply '" +
-                          tid + "': tearing the old one down failed: " + down.message));
+                          tid + "': tearing the old one down failed: " + down.message()));
     }
-    auto st = store_->clear(row->topology_id);
-    if (!st.ok()) {
-      if (metrics_ != nullptr) metrics_->store_error();
+    if (!note_write(store_->clear(row->topology_id)).ok()) {
       return finish("apply", start,
-                    detail(500, "could not clear the old topology from the store: " + st.message));
+                    detail(500, "the old topology '" + row->topology_id +
+                                    "' was torn down but the store could not forget it"));
     }
     refresh_snapshot();
   }
 
-  auto result = runtime_->apply(*hyd);
-  if (!result.ok) {
-    auto st = store_->record_error(tid, clip(result.message, 2000), blob);
-    if (!st.ok()) {
-      spdlog::error("could not record the apply error in the store: {}", st.message);
-      if (metrics_ != nullptr) metrics_->store_error();
-    }
+  // 6. Converge; a failure is recorded before it is answered.
+  if (Status st = runtime_->apply(plan); !st.ok()) {
+    (void)note_write(store_->record_error(tid, clip(st.message()), req.blob));
     refresh_snapshot();
-    runtime_->watch(*hyd);
+    runtime_->watch(plan);
     return finish("apply", start,
-                  detail(500, "apply of topology '" + tid + "' failed: " + result.message));
+                  detail(500, "apply of topology '" + tid + "' failed: " + st.message()));
   }
-  auto st = store_->put(tid, local.text, blob, clock_());
+  runtime_->watch(plan);
+  {
+    std::lock_guard lock(snap_mu_);
+    watch_problem_.reset();
+  }
+  auto st = note_write(store_->put(tid, req.local_hash, req.blob, clock_.unix_now()));
+  refresh_snapshot();
   if (!st.ok()) {
-    if (metrics_ != nullptr) metrics_->store_error();
     return finish("apply", start,
                   detail(st.code == store::StoreCode::kAlreadyApplied ? 409 : 500,
                          "topology applied in Docker but not recorded: " + st.message));
   }
-  refresh_snapshot();
-  runtime_->watch(*hyd);
-  return finish("apply", start, {200, json{{"status", "applied"}, {"version_hash", local.text}}});
+  return finish("apply", start,
+                {200, json{{"status", "applied"}, {"version_hash", req.local_hash}}});
 }
 
 Reply TopologyService::teardown(std::string_view body) {
   const auto start = std::chrono::steady_clock::now();
-  static constexpr const char* kShape = R"({"topology_id": "<id>"})";
-  ParsedBody parsed = parse_body(body, kShape);
-  if (parsed.error) return finish("teardown", start, *parsed.error);
-  auto id_it = parsed.doc.find("topology_id");
-  if (id_it == parsed.doc.end() || !id_it->is_string()) {
-    return finish("teardown", start,
-                  detail(422, std::string("'topology_id' must be a string; expected ") + kShape));
-  }
-  const std::string tid = id_it->get<std::string>();
+  auto parsed = read_teardown_request(body);
+  if (!parsed) return finish("teardown", start, detail(422, parsed.error().message()));
+  const std::string tid = *parsed;
   if (!is_valid_topology_id(tid)) {
     return finish("teardown", start,
                   detail(422,
@@ -258,44 +229,72 @@ Reply TopologyService::teardown(std::string_view body) {
   spdlog::info("teardown started: topology '{}'", tid);
   auto row = snapshot();
   const bool pinned = row && row->topology_id == tid;
-  auto result = runtime_->teardown(tid);
-  if (!result.ok) {
+  Status result = runtime_->teardown(tid, pinned ? std::vector<std::string>{tid}
+                                                 : std::vector<std::string>{});
+  if (!result.ok()) {
     if (pinned) {
-      store_->record_error(tid, clip("teardown failed: " + result.message, 2000));
+      (void)note_write(store_->record_error(tid, clip("teardown failed: " + result.message())));
       refresh_snapshot();
     }
     return finish("teardown", start,
-                  detail(500, "teardown of topology '" + tid + "' failed: " + result.message));
+                  detail(500, "teardown of topology '" + tid + "' failed: " + result.message()));
   }
-  auto st = store_->clear(tid);
-  if (!st.ok()) {
-    if (metrics_ != nullptr) metrics_->store_error();
+  if (!note_write(store_->clear(tid)).ok()) {
     return finish("teardown", start,
-                  detail(500, "topology torn down in Docker but the store could not forget it: " +
-                                  st.message));
+                  detail(500, "topology torn down in Docker but the store could not forget it"));
   }
   refresh_snapshot();
-  if (pinned) runtime_->watch(std::nullopt);
+  if (pinned) {
+    runtime_->watch(std::nullopt);
+    std::lock_guard lock(snap_mu_);
+    watch_problem_.reset();
+  }
   return finish("teardown", start, {200, json{{"status", "torn_down"}, {"topology_id", tid}}});
 }
 
+Status TopologyService::reload_catalog(docker::ServiceCatalog catalog) {
+  OperationScope scope(*this);
+  catalog_ = std::move(catalog);
+  watch_stored_row();
+  return Status::success();
+}
+
 json TopologyService::state() const {
-  auto row = snapshot();
+  std::shared_ptr<const Row> row;
+  std::optional<std::string> write_failure, watch_problem;
+  {
+    std::lock_guard lock(snap_mu_);
+    row = snapshot_;
+    write_failure = write_failure_;
+    watch_problem = watch_problem_;
+  }
   docker::Observation obs = runtime_->observe();
   json s;
   s["topology_id"] = row ? json(row->topology_id) : json(nullptr);
   s["applied_version_hash"] = row ? json(row->version_hash) : json(nullptr);
   s["applied_at"] = row ? json(row->applied_at) : json(nullptr);
-  s["last_error"] = row && row->last_error ? json(*row->last_error) : json(nullptr);
+  // A failed write means the row may no longer match Docker: never report
+  // it as healthy (DESIGN §4).
+  if (write_failure) {
+    s["last_error"] = *write_failure;
+  } else {
+    s["last_error"] = row && row->last_error ? json(*row->last_error) : json(nullptr);
+  }
   if (obs.reachable) {
     s["observed"] = {{"bridges", obs.bridges}, {"containers", obs.containers}};
   } else {
     s["observed"] = {{"error", obs.error.empty() ? "docker engine not observed yet" : obs.error}};
   }
   json drift = obs.drift.is_object() ? obs.drift : json::object();
-  if (row && (row->version_hash.empty() || row->last_error)) {
+  if (write_failure) {
+    drift["in_sync"] = false;
+    drift["reason"] = "a store write failed";
+  } else if (row && (row->version_hash.empty() || row->last_error)) {
     drift["in_sync"] = false;
     drift["reason"] = row->version_hash.empty() ? "the last apply failed" : "last_error is set";
+  } else if (row && watch_problem) {
+    drift["in_sync"] = false;
+    drift["reason"] = *watch_problem;
   } else if (row && !obs.reachable) {
     drift["in_sync"] = false;
     drift["reason"] = "docker engine unreachable";

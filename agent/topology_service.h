@@ -1,9 +1,17 @@
 #pragma once
 // The master-facing operations (DESIGN §3): apply, teardown, state.
 //
+// apply() is a chain of typed steps on one parse of the body:
+//   read_apply_request (422) -> hash check (400) -> validate_topology (400)
+//   -> plan_topology -> [op lock] subnet check (400) -> supersede (409)
+//   -> runtime apply (500, error recorded) -> store put.
+// Nothing touches Docker or the store before the first three pass.
+//
 // Applies and teardowns are serialised by one mutex; state() never takes it:
 // it reads an immutable snapshot of the store row (swapped after each write)
 // and the runtime's cached observation. Nothing here re-applies on its own.
+// A failed store write is kept in memory and reported as last_error until a
+// write succeeds (DESIGN §4).
 
 #include <atomic>
 #include <chrono>
@@ -11,10 +19,14 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
+#include "common/status.h"
 #include "docker_obs/catalog.h"
+#include "docker_obs/plan.h"
 #include "docker_obs/runtime.h"
 #include "store/topology_store.h"
 
@@ -27,16 +39,18 @@ struct Reply {
   nlohmann::json body;
 };
 
+struct ServiceOptions {
+  std::string base_image = "busybox:latest";
+  std::string agent_id;  // the owner label of everything this agent creates
+};
+
 class TopologyService {
  public:
-  using Clock = std::function<std::int64_t()>;  // unix seconds
-
-  // The store's current row becomes the first snapshot and is handed to the
-  // runtime's watch(), which only changes what is compared: no engine object
-  // is touched at boot.
+  // The store's current row is planned and handed to the runtime's watch(),
+  // which only changes what is compared: no engine object is touched at boot.
   TopologyService(std::unique_ptr<store::TopologyStore> store,
                   std::unique_ptr<docker::TopologyRuntime> runtime, docker::ServiceCatalog catalog,
-                  Metrics* metrics, Clock clock);
+                  ServiceOptions options, Metrics* metrics, TimeSource& clock = real_time());
   ~TopologyService();
 
   Reply apply(std::string_view body);
@@ -46,6 +60,10 @@ class TopologyService {
   nlohmann::json state() const;
   // Row details for /debug/state: blob size and sha256, without the blob.
   nlohmann::json row_summary() const;
+
+  // Swaps the service catalog (SIGHUP) between operations and re-plans the
+  // watched topology with it, so drift shows what a re-push would change.
+  Status reload_catalog(docker::ServiceCatalog catalog);
 
   // Called after every apply/teardown ends (success or not): heartbeat nudge.
   void on_operation_end(std::function<void()> callback);
@@ -69,21 +87,30 @@ class TopologyService {
   };
   std::shared_ptr<const Row> snapshot() const;
   void refresh_snapshot();  // caller holds op_mu_
+  // Caller holds op_mu_. Remembers a failed store write (reported in state()
+  // until a write succeeds) or forgets it; returns `st` unchanged.
+  store::StoreStatus note_write(store::StoreStatus st);
+  // Caller holds op_mu_. The plan of the stored row for watch(), or nullopt
+  // (with the reason kept for state()) when it cannot be planned.
+  void watch_stored_row();
   Reply finish(const char* op, std::chrono::steady_clock::time_point start, Reply reply);
 
   std::unique_ptr<store::TopologyStore> store_;  // written only under op_mu_
   std::unique_ptr<docker::TopologyRuntime> runtime_;
-  docker::ServiceCatalog catalog_;
+  docker::ServiceCatalog catalog_;  // under op_mu_
+  const ServiceOptions options_;
   Metrics* metrics_;  // may be null
-  Clock clock_;
+  TimeSource& clock_;
 
-  std::timed_mutex op_mu_;  // serialises apply/teardown
+  std::timed_mutex op_mu_;  // serialises apply/teardown/reload_catalog
   std::atomic<bool> draining_{false};
   std::atomic<bool> busy_{false};
   std::atomic<std::int64_t> busy_since_{0};
 
-  mutable std::mutex snap_mu_;  // guards snapshot_ (pointer swap only)
+  mutable std::mutex snap_mu_;  // guards snapshot_, write_failure_, watch_problem_
   std::shared_ptr<const Row> snapshot_;
+  std::optional<std::string> write_failure_;  // a store write that failed, until one succeeds
+  std::optional<std::string> watch_problem_;  // why the stored row is not compared
 
   std::mutex cb_mu_;  // guards after_op_
   std::function<void()> after_op_;

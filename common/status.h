@@ -33,14 +33,12 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// A value or the Status that says why there is none.
-template <typename T>
+// A value, or the error (by default a Status) that says why there is none.
+template <typename T, typename E = Status>
 class [[nodiscard]] Expected {
  public:
   Expected(T value) : v_(std::move(value)) {}  // NOLINT: implicit on purpose
-  Expected(Status error) : v_(std::move(error)) {  // NOLINT
-    assert(!std::get<Status>(v_).ok() && "an Expected error must be a failure");
-  }
+  Expected(E error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   explicit operator bool() const { return ok(); }
@@ -54,11 +52,10 @@ class [[nodiscard]] Expected {
   const T* operator->() const { return &value(); }
 
   // The failure; only meaningful when !ok().
-  const Status& error() const { return std::get<Status>(v_); }
-  Status status() const { return ok() ? Status() : error(); }
+  const E& error() const { return std::get<E>(v_); }
 
  private:
-  std::variant<T, Status> v_;
+  std::variant<T, E> v_;
 };
 
 }  // namespace edge

@@ -1,8 +1,11 @@
 #include "common/text.h"
 
 #include <arpa/inet.h>
+#include <locale.h>
+#include <wctype.h>
 #include <openssl/evp.h>
 
+#include <cstdint>
 #include <cstdlib>
 
 namespace edge {
@@ -76,6 +79,47 @@ bool is_loopback_host(std::string_view host) {
   in6_addr v6{};
   if (::inet_pton(AF_INET6, h.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6) != 0;
   return false;
+}
+
+std::string unicode_lower(std::string_view s) {
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0) {  // not UTF-8: leave the byte as it is
+      out.push_back(s[i++]);
+      continue;
+    }
+    auto b = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k])); };
+    std::uint32_t cp = n == 1   ? b(0)
+                       : n == 2 ? ((b(0) & 0x1F) << 6) | (b(1) & 0x3F)
+                       : n == 3 ? ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F)
+                                : ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) |
+                                      ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+    if (cp < 0x80) {
+      cp = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+    } else if (utf8 != nullptr) {
+      cp = static_cast<std::uint32_t>(towlower_l(static_cast<wint_t>(cp), utf8));
+    }
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+    i += n;
+  }
+  return out;
 }
 
 std::string excerpt(std::string_view s, std::size_t max) {

@@ -23,6 +23,11 @@ bool is_loopback_host(std::string_view host);
 // ASCII lowercase.
 std::string ascii_lower(std::string_view s);
 
+// Lowercases UTF-8 text code point by code point (C.UTF-8's towlower: the
+// simple mappings Python's str.lower() applies to network names). Bytes that
+// are not UTF-8 are kept.
+std::string unicode_lower(std::string_view s);
+
 // At most `max` bytes of `s` for a message a person reads: control and
 // non-ASCII bytes escaped as \xNN, and "..." when cut. Never echoes an
 // arbitrarily large value back.

@@ -1,10 +1,9 @@
-// The production TopologyRuntime: plan -> converge over the Engine API, and a
-// live Observer for observe()/engine_info().
+// The production TopologyRuntime: converge over the Engine API, and a live
+// Observer for observe()/engine_info().
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <exception>
 #include <memory>
 #include <utility>
 
@@ -25,6 +24,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+ObserverOptions observer_options(const RuntimeOptions& o) {
+  ObserverOptions out;
+  out.owner = o.owner;
+  return out;
+}
+
 class DockerRuntime final : public TopologyRuntime {
  public:
   explicit DockerRuntime(RuntimeOptions options)
@@ -33,62 +38,47 @@ class DockerRuntime final : public TopologyRuntime {
             EngineOptions{options_.socket_path, options_.connect_timeout, options_.call_timeout,
                           options_.on_engine_call})),
         observer_(std::make_shared<DockerEngine>(EngineOptions{
-            options_.socket_path, options_.connect_timeout,
-            std::min(options_.call_timeout, kObserveCallTimeout), options_.on_engine_call})) {}
+                      options_.socket_path, options_.connect_timeout,
+                      std::min(options_.call_timeout, kObserveCallTimeout),
+                      options_.on_engine_call}),
+                  observer_options(options_)) {}
 
   ~DockerRuntime() override { observer_.stop(); }
 
-  RuntimeStatus apply(const nlohmann::json& hydrated) override {
+  Status check_subnets(const Plan& plan, const std::vector<std::string>& adopt) override {
+    return docker::check_subnets(*engine_, plan, adopt);
+  }
+
+  Status apply(const Plan& plan) override {
     auto start = std::chrono::steady_clock::now();
-    std::string error;
-    std::optional<Plan> plan = make_plan(hydrated, &error);
-    if (!plan) return RuntimeStatus::failure(error);
-    const int parallelism = std::max(1, options_.parallelism);
-    RuntimeStatus st = teardown_other_topologies(*engine_, plan->topology_id, parallelism);
-    if (!st.ok) {
-      spdlog::error("docker: apply {}: removing other topologies failed: {}", plan->topology_id,
-                    st.message);
-      observer_.refresh();
-      return st;
-    }
-    st = converge(*engine_, *plan, parallelism);
-    if (st.ok) {
-      observer_.watch(*plan);
+    Status st = converge(*engine_, plan, std::max(1, options_.parallelism));
+    if (st.ok()) {
       spdlog::info("docker: applied topology {} ({} networks, {} containers) in {:.2f} s",
-                   plan->topology_id, plan->networks.size(),
-                   plan->bases.size() + plan->services.size(), seconds_since(start));
+                   plan.topology_id, plan.networks.size(),
+                   plan.bases.size() + plan.services.size(), seconds_since(start));
     } else {
-      spdlog::error("docker: apply {} failed after {:.2f} s: {}", plan->topology_id,
-                    seconds_since(start), st.message);
+      spdlog::error("docker: apply {} failed after {:.2f} s: {}", plan.topology_id,
+                    seconds_since(start), st.message());
     }
     // The caller reads observe() right after: make it current now.
-    observer_.refresh();
+    (void)observer_.refresh();
     return st;
   }
 
-  RuntimeStatus teardown(const std::string& topology_id) override {
+  Status teardown(const std::string& topology_id, const std::vector<std::string>& adopt) override {
     auto start = std::chrono::steady_clock::now();
-    RuntimeStatus st = teardown_topology(*engine_, topology_id, std::max(1, options_.parallelism));
-    if (st.ok) {
+    Status st = teardown_topology(*engine_, topology_id, options_.owner, adopt,
+                                  std::max(1, options_.parallelism));
+    if (st.ok()) {
       spdlog::info("docker: tore down topology {} in {:.2f} s", topology_id, seconds_since(start));
     } else {
-      spdlog::error("docker: teardown of {} failed: {}", topology_id, st.message);
+      spdlog::error("docker: teardown of {} failed: {}", topology_id, st.message());
     }
-    observer_.refresh();
+    (void)observer_.refresh();
     return st;
   }
 
-  void watch(const std::optional<nlohmann::json>& hydrated) override {
-    if (!hydrated) {
-      observer_.watch(std::nullopt);
-      return;
-    }
-    std::string error;
-    std::optional<Plan> plan = make_plan(*hydrated, &error);
-    if (!plan) spdlog::error("docker: watching nothing: {}", error);
-    observer_.watch(std::move(plan));
-  }
-
+  void watch(std::optional<Plan> plan) override { observer_.watch(std::move(plan)); }
   Observation observe() const override { return observer_.observe(); }
   EngineInfo engine_info() const override { return observer_.engine_info(); }
   void on_change(std::function<void()> callback) override {
@@ -98,22 +88,6 @@ class DockerRuntime final : public TopologyRuntime {
   void stop() override { observer_.stop(); }
 
  private:
-  // plan_topology expects a validated topology; a cached blob from an older
-  // agent might not be one. Library exceptions stop here.
-  std::optional<Plan> make_plan(const nlohmann::json& hydrated, std::string* error) const {
-    try {
-      Plan plan = plan_topology(hydrated, options_.catalog, options_.base_image);
-      if (plan.topology_id.empty()) {
-        *error = "the topology has no id, so it cannot be mapped to Docker objects";
-        return std::nullopt;
-      }
-      return plan;
-    } catch (const std::exception& e) {
-      *error = std::string("cannot map the topology to Docker objects: ") + e.what();
-      return std::nullopt;
-    }
-  }
-
   const RuntimeOptions options_;
   std::shared_ptr<DockerEngine> engine_;  // apply and teardown
   Observer observer_;                     // its own engine client, shorter timeouts

@@ -17,27 +17,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-std::map<std::string, std::string> parse_labels(const json& obj) {
-  std::map<std::string, std::string> labels;
-  auto it = obj.find("Labels");
-  if (it == obj.end() || !it->is_object()) return labels;  // Docker sends null for none
-  for (const auto& [k, v] : it->items()) {
-    if (v.is_string()) labels[k] = v.get<std::string>();
-  }
-  return labels;
-}
-
-std::string label_of(const std::map<std::string, std::string>& labels, const char* key) {
-  auto it = labels.find(key);
-  return it == labels.end() ? std::string() : it->second;
-}
-
-json sorted_array(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  return json(v);
-}
-
 bool same_content(const Observation& a, const Observation& b) {
   return a.reachable == b.reachable && a.error == b.error && a.bridges == b.bridges &&
          a.containers == b.containers && a.drift == b.drift;
@@ -56,56 +35,8 @@ std::string unix_time_now() {
 
 }  // namespace
 
-json compute_drift(const Plan& plan, const EngineSnapshot& snapshot) {
-  std::map<std::string, const ObservedNetwork*> nets;
-  for (const auto& n : snapshot.networks) {
-    if (label_of(n.labels, kLabelTopologyId) == plan.topology_id) nets[n.name] = &n;
-  }
-  std::map<std::string, const ObservedContainer*> ctrs;
-  for (const auto& c : snapshot.containers) {
-    if (label_of(c.labels, kLabelTopologyId) == plan.topology_id) ctrs[c.name] = &c;
-  }
-
-  std::vector<std::string> missing, extra, stopped, changed;
-  std::set<std::string> wanted_nets, wanted_ctrs;
-  for (const auto& want : plan.networks) {
-    wanted_nets.insert(want.name);
-    auto it = nets.find(want.name);
-    if (it == nets.end()) {
-      missing.push_back(want.name);
-    } else if (label_of(it->second->labels, kLabelSpec) != label_of(want.labels, kLabelSpec)) {
-      changed.push_back(want.name);
-    }
-  }
-  auto check_container = [&](const ContainerSpec& want) {
-    wanted_ctrs.insert(want.name);
-    auto it = ctrs.find(want.name);
-    if (it == ctrs.end()) {
-      missing.push_back(want.name);
-      return;
-    }
-    if (it->second->state != "running") stopped.push_back(want.name);
-    if (label_of(it->second->labels, kLabelSpec) != label_of(want.labels, kLabelSpec)) {
-      changed.push_back(want.name);
-    }
-  };
-  for (const auto& want : plan.bases) check_container(want);
-  for (const auto& want : plan.services) check_container(want);
-  for (const auto& [name, _] : nets) {
-    if (!wanted_nets.count(name)) extra.push_back(name);
-  }
-  for (const auto& [name, _] : ctrs) {
-    if (!wanted_ctrs.count(name)) extra.push_back(name);
-  }
-  bool in_sync = missing.empty() && extra.empty() && stopped.empty() && changed.empty();
-  return json{{"in_sync", in_sync},
-              {"missing", sorted_array(std::move(missing))},
-              {"extra", sorted_array(std::move(extra))},
-              {"stopped", sorted_array(std::move(stopped))},
-              {"changed", sorted_array(std::move(changed))}};
-}
-
-Observation derive_observation(const EngineSnapshot& snapshot, const Plan* watched) {
+Observation derive_observation(const EngineSnapshot& snapshot, const std::string& owner,
+                               const Plan* watched) {
   Observation o;
   if (watched != nullptr && watched->topology_id.empty()) watched = nullptr;
   if (!snapshot.reachable) {
@@ -115,61 +46,17 @@ Observation derive_observation(const EngineSnapshot& snapshot, const Plan* watch
     return o;
   }
   o.reachable = true;
-  auto mine = [&](const std::map<std::string, std::string>& labels) {
-    if (watched == nullptr) return labels.count(kLabelTopologyId) > 0;
-    return label_of(labels, kLabelTopologyId) == watched->topology_id;
-  };
-  for (const auto& n : snapshot.networks) {
-    if (mine(n.labels)) o.bridges.push_back(n.name);
-  }
-  for (const auto& c : snapshot.containers) {
-    if (mine(c.labels) && c.state == "running") o.containers.push_back(c.name);
+  std::vector<std::string> adopt;
+  if (watched != nullptr) adopt.push_back(watched->topology_id);
+  const Live owned = owned_objects(snapshot.objects, owner, adopt);
+  for (const auto& n : owned.networks) o.bridges.push_back(n.name);
+  for (const auto& c : owned.containers) {
+    if (c.state == "running") o.containers.push_back(c.name);
   }
   std::sort(o.bridges.begin(), o.bridges.end());
   std::sort(o.containers.begin(), o.containers.end());
-  o.drift = watched == nullptr ? json::object() : compute_drift(*watched, snapshot);
+  o.drift = watched == nullptr ? json::object() : drift_report(*watched, owned, diff(*watched, owned));
   return o;
-}
-
-bool parse_network_list(const json& body, std::vector<ObservedNetwork>* out, std::string* error) {
-  if (!body.is_array()) {
-    *error = "the engine's network list is not a JSON array";
-    return false;
-  }
-  out->clear();
-  for (const auto& n : body) {
-    if (!n.is_object() || !n.contains("Name") || !n["Name"].is_string()) {
-      *error = "the engine's network list has an entry without a Name";
-      return false;
-    }
-    out->push_back({n["Name"].get<std::string>(), parse_labels(n)});
-  }
-  std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  return true;
-}
-
-bool parse_container_list(const json& body, std::vector<ObservedContainer>* out,
-                          std::string* error) {
-  if (!body.is_array()) {
-    *error = "the engine's container list is not a JSON array";
-    return false;
-  }
-  out->clear();
-  for (const auto& c : body) {
-    auto names = c.is_object() ? c.find("Names") : c.end();
-    if (!c.is_object() || names == c.end() || !names->is_array() || names->empty() ||
-        !names->front().is_string()) {
-      *error = "the engine's container list has an entry without Names";
-      return false;
-    }
-    std::string name = names->front().get<std::string>();
-    if (!name.empty() && name.front() == '/') name.erase(0, 1);
-    std::string state;
-    if (auto s = c.find("State"); s != c.end() && s->is_string()) state = s->get<std::string>();
-    out->push_back({std::move(name), std::move(state), parse_labels(c)});
-  }
-  std::sort(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  return true;
 }
 
 bool event_triggers_relist(const json& event, const EventScope& scope) {
@@ -187,10 +74,7 @@ bool event_triggers_relist(const json& event, const EventScope& scope) {
     auto it = attrs->find(key);
     return it != attrs->end() && it->is_string() ? it->get<std::string>() : "";
   };
-  if (*type == "network") {
-    if (scope.topology_id.empty()) return true;
-    return scope.networks.count(attr("name")) > 0 || attr(kLabelTopologyId) == scope.topology_id;
-  }
+  if (*type == "network") return scope.networks.count(attr("name")) > 0;
   if (*type != "container") return false;
   auto action = event.find("Action");
   if (action == event.end() || !action->is_string()) return false;
@@ -203,7 +87,8 @@ bool event_triggers_relist(const json& event, const EventScope& scope) {
   if (!kLifecycle.count(verb)) return false;
   // Container events carry the container's labels among the attributes.
   if (attrs == nullptr || !attrs->contains(kLabelTopologyId)) return false;
-  return scope.topology_id.empty() || attr(kLabelTopologyId) == scope.topology_id;
+  if (attrs->contains(kLabelOwner)) return !scope.owner.empty() && attr(kLabelOwner) == scope.owner;
+  return !scope.topology_id.empty() && attr(kLabelTopologyId) == scope.topology_id;
 }
 
 EngineSnapshot list_labelled_objects(DockerEngine& engine) {
@@ -220,14 +105,13 @@ EngineSnapshot list_labelled_objects(DockerEngine& engine) {
     snap.error = "listing containers: " + ctrs.message();
     return snap;
   }
-  std::string error;
-  if (!parse_network_list(nets.json(), &snap.networks, &error) ||
-      !parse_container_list(ctrs.json(), &snap.containers, &error)) {
-    snap.networks.clear();
-    snap.containers.clear();
-    snap.error = error;
+  auto networks = parse_networks(nets.json());
+  auto containers = parse_containers(ctrs.json());
+  if (!networks || !containers) {
+    snap.error = !networks ? networks.error().message() : containers.error().message();
     return snap;
   }
+  snap.objects = Live{std::move(networks).value(), std::move(containers).value()};
   snap.reachable = true;
   return snap;
 }
@@ -265,16 +149,17 @@ struct ObserverState {
   // Under mu. Re-derives the observation; flags a notification on change.
   void recompute_locked() {
     scope = EventScope{};
+    scope.owner = options.owner;
+    std::vector<std::string> adopt;
     if (watched && !watched->topology_id.empty()) {
       scope.topology_id = watched->topology_id;
+      adopt.push_back(scope.topology_id);
       for (const auto& n : watched->networks) scope.networks.insert(n.name);
-      for (const auto& n : snapshot.networks) {
-        if (label_of(n.labels, kLabelTopologyId) == scope.topology_id) {
-          scope.networks.insert(n.name);
-        }
-      }
     }
-    Observation o = derive_observation(snapshot, watched ? &*watched : nullptr);
+    for (const auto& n : owned_objects(snapshot.objects, options.owner, adopt).networks) {
+      scope.networks.insert(n.name);
+    }
+    Observation o = derive_observation(snapshot, options.owner, watched ? &*watched : nullptr);
     if (!listed) {
       o.reachable = false;
       o.error = "the Docker engine has not been listed yet";

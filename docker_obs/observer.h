@@ -3,7 +3,7 @@
 // "drift", §5 "Observation").
 //
 // The Observer lists every network and container carrying a
-// decnet.topology.id label, follows GET /events and re-lists (debounced) when
+// decnet.topology.id label (keeping this agent's own), follows GET /events and re-lists (debounced) when
 // a labelled container or any network changes, and re-lists after every
 // reconnect of the events stream. Besides that it re-lists only once per
 // `safety_relist` period: no polling loop. observe() and engine_info() are
@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "docker_obs/diff.h"
 #include "docker_obs/engine.h"
 #include "docker_obs/plan.h"
 #include "docker_obs/runtime.h"
@@ -41,69 +42,44 @@ struct ObserverState;  // observer.cpp: cache and wake-ups shared with the threa
 struct ObserverRun;    // observer.cpp: one start()..stop() cycle
 }  // namespace detail
 
-struct ObservedNetwork {
-  std::string name;
-  std::map<std::string, std::string> labels;
-};
-
-struct ObservedContainer {
-  std::string name;   // without Docker's leading '/'
-  std::string state;  // Docker's State: "running", "exited", "created", ...
-  std::map<std::string, std::string> labels;
-};
-
 // One listing of every object that carries a decnet.topology.id label.
 struct EngineSnapshot {
   bool reachable = false;
-  std::string error;                          // set when !reachable
-  std::vector<ObservedNetwork> networks;      // sorted by name
-  std::vector<ObservedContainer> containers;  // sorted by name
+  std::string error;  // set when !reachable
+  Live objects;       // every labelled object, whoever owns it
 };
 
-// Pure. Compares the objects of `snapshot` labelled with plan.topology_id
-// against `plan`, by name, spec label (kLabelSpec) and state:
-//   {"in_sync": bool, "missing": [...], "extra": [...], "stopped": [...],
-//    "changed": [...]}
-// missing: wanted networks/containers absent; extra: labelled objects the
-// plan does not want; stopped: wanted containers present but not running;
-// changed: present with a different (or no) spec label. All sorted; in_sync
-// when all four are empty. Objects of other topologies are ignored.
-nlohmann::json compute_drift(const Plan& plan, const EngineSnapshot& snapshot);
-
-// Pure. The Observation (generation left 0) of `snapshot` for `watched`
-// (nullptr: nothing watched, so every labelled object is listed and drift is
-// {}). Unreachable: {reachable=false, error}, and drift
+// Pure. The Observation (generation left 0) of `snapshot` for this agent
+// (`owner`) and its `watched` plan (nullptr: nothing watched). Only this
+// agent's objects are listed (and unowned ones of the watched topology,
+// which it adopts); drift is diff()'s report against `watched`, {} when
+// nothing is watched. Unreachable: {reachable=false, error}, and drift
 // {"in_sync": false, "error": <reason>} when something is watched (the truth
 // is unknown, so it is not reported as in sync).
-Observation derive_observation(const EngineSnapshot& snapshot, const Plan* watched);
+Observation derive_observation(const EngineSnapshot& snapshot, const std::string& owner,
+                               const Plan* watched);
 
-// Pure. Parse the bodies of GET /networks and GET /containers/json. On a
-// body that is not the expected shape: false, and *error names what is wrong.
-bool parse_network_list(const nlohmann::json& body, std::vector<ObservedNetwork>* out,
-                        std::string* error);
-bool parse_container_list(const nlohmann::json& body, std::vector<ObservedContainer>* out,
-                          std::string* error);
-
-// Which /events messages concern the observation. An empty topology_id
-// (nothing watched): every labelled container and every network.
+// Which /events messages concern the observation.
 struct EventScope {
-  std::string topology_id;
-  // Networks named by the watched plan or seen labelled with topology_id.
-  // Network events carry no labels, only the network's name.
+  std::string owner;        // this agent's id
+  std::string topology_id;  // the watched one ("" = none)
+  // Networks named by the watched plan or owned by this agent: network
+  // events carry no labels, only the network's name.
   std::set<std::string> networks;
 };
 
 // Pure. Whether one /events message can change the observation: a lifecycle
-// event (create, start, die, destroy, ...) of a container labelled with the
-// scope's topology id (any id when none), or an event of a network in scope
-// (any network when none). exec_*, attach, health_status and the like do not.
-// Another topology's churn is ignored: the engine is shared.
+// event (create, start, die, destroy, ...) of a container this agent owns
+// (or an unowned one of the watched topology), or an event of a network in
+// scope (connect, disconnect, destroy, ...). exec_*, attach, health_status
+// and the like do not. Other agents' churn is ignored: the engine is shared.
 bool event_triggers_relist(const nlohmann::json& event, const EventScope& scope = {});
 
 // Lists the labelled objects now: two engine calls. Never throws.
 EngineSnapshot list_labelled_objects(DockerEngine& engine);
 
 struct ObserverOptions {
+  std::string owner;  // this agent's id: only its objects are observed
   std::chrono::milliseconds debounce{100};         // events -> one re-list
   std::chrono::milliseconds safety_relist{60000};  // re-list even when quiet
   std::chrono::milliseconds initial_backoff{100};  // stream reconnect

@@ -1,11 +1,14 @@
 #pragma once
-// DESIGN §5: the Docker objects a hydrated topology maps to. Pure: no I/O.
+// DESIGN §5: the Docker objects a validated topology maps to, as the master's
+// compose generator means them. Pure: no I/O. Built once per apply (and once
+// per watched topology) and handed to converge and to the observer.
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/topology.h"
 #include "docker_obs/catalog.h"
 
 namespace edge::docker {
@@ -15,7 +18,11 @@ inline constexpr const char* kLabelDecky = "decnet.topology.decky";
 inline constexpr const char* kLabelRole = "decnet.topology.role";  // base | service | lan
 inline constexpr const char* kLabelSpec = "decnet.topology.spec";  // sha256 of the object's spec
 inline constexpr const char* kLabelLan = "decnet.topology.lan";
-inline constexpr const char* kLabelService = "decnet.topology.service_name";
+// The master's log collector finds honeypot containers by these two.
+inline constexpr const char* kLabelService = "decnet.topology.service";  // "true"
+inline constexpr const char* kLabelServiceName = "decnet.topology.service_name";
+// The owner: this agent's identity (state dir's agent-id).
+inline constexpr const char* kLabelOwner = "decnet.agent.id";
 
 struct NetworkSpec {
   std::string name;                           // decnet_t_<tid8>_<lan lowercased>
@@ -24,6 +31,15 @@ struct NetworkSpec {
   bool internal = true;                       // false only for the DMZ
   std::map<std::string, std::string> labels;  // includes kLabelSpec
   nlohmann::json create_body() const;         // body for POST /networks/create
+};
+
+struct PublishedPort {
+  int port = 0;  // host port P -> container port P
+  bool udp = false;
+  bool operator<(const PublishedPort& o) const {
+    return port != o.port ? port < o.port : udp < o.udp;
+  }
+  bool operator==(const PublishedPort&) const = default;
 };
 
 struct ContainerSpec {
@@ -37,9 +53,12 @@ struct ContainerSpec {
   std::string hostname;  // base only
   // Base only: network name -> fixed IPv4 ("" = engine-assigned), in order.
   std::vector<std::pair<std::string, std::string>> networks;
-  bool forwards_l3 = false;                   // base only: net.ipv4.ip_forward=1
-  std::string network_mode;                   // service only: "container:<base name>"
-  std::map<std::string, std::string> labels;  // includes kLabelSpec
+  bool forwards_l3 = false;            // base only: net.ipv4.ip_forward=1
+  std::vector<PublishedPort> ports;    // base of a gateway decky only
+  std::vector<std::string> cap_add;    // base: NET_ADMIN; service: the catalog's
+  std::vector<std::string> volumes;    // service only: binds "host:container[:mode]"
+  std::string network_mode;            // service only: "container:<base name>"
+  std::map<std::string, std::string> labels;  // includes kLabelSpec and kLabelOwner
   // Body for POST /containers/create?name=...: attaches only the FIRST
   // network; the rest go through POST /networks/{id}/connect (API < 1.44).
   nlohmann::json create_body() const;
@@ -47,14 +66,22 @@ struct ContainerSpec {
 
 struct Plan {
   std::string topology_id;
+  std::string owner;  // kLabelOwner of every object
   std::vector<NetworkSpec> networks;
   std::vector<ContainerSpec> bases;
   std::vector<ContainerSpec> services;
 };
 
-// Maps a validated hydrated topology. Unknown services are skipped (validation
-// rejects them before this is reached).
-Plan plan_topology(const nlohmann::json& hydrated, const ServiceCatalog& catalog,
-                   const std::string& base_image);
+// What every object gets besides its own fields.
+struct PlanOptions {
+  std::string base_image = "busybox:latest";
+  std::string owner;  // this agent's id
+};
+
+// Maps a validated topology. Services not in the catalog cannot occur (the
+// validator refuses them); singleton services are skipped, as the master's
+// compose generator skips them, ports included.
+Plan plan_topology(const ValidTopology& topology, const ServiceCatalog& catalog,
+                   const PlanOptions& options);
 
 }  // namespace edge::docker

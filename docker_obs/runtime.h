@@ -16,16 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "docker_obs/catalog.h"
+#include "common/status.h"
+#include "docker_obs/plan.h"
 
 namespace edge::docker {
-
-struct RuntimeStatus {
-  bool ok = true;
-  std::string message;  // for a person: names the object and the engine's words
-  static RuntimeStatus success() { return {}; }
-  static RuntimeStatus failure(std::string m) { return {false, std::move(m)}; }
-};
 
 // A point-in-time view, served from the watcher's cache.
 struct Observation {
@@ -50,8 +44,7 @@ struct EngineInfo {
 
 struct RuntimeOptions {
   std::string socket_path = "/var/run/docker.sock";
-  std::string base_image = "busybox:latest";
-  ServiceCatalog catalog;
+  std::string owner;  // this agent's id (kLabelOwner): the only objects it touches
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds call_timeout{60000};
   int parallelism = 8;  // concurrent engine calls during an apply
@@ -64,18 +57,25 @@ class TopologyRuntime {
  public:
   virtual ~TopologyRuntime() = default;
 
-  // Converge the engine to `hydrated` (already hash-checked and validated):
-  // create what is missing, recreate what changed, remove what is unwanted.
-  // Objects of any other topology id are torn down first.
-  virtual RuntimeStatus apply(const nlohmann::json& hydrated) = 0;
+  // Fails (code docker::kSubnetConflict) when a planned subnet overlaps a
+  // network this agent does not own, counting unowned objects of the
+  // `adopt` topology ids as its own. Reads only; creates nothing.
+  virtual Status check_subnets(const Plan& plan, const std::vector<std::string>& adopt) = 0;
 
-  // Remove every object labelled with this topology id. Idempotent.
-  virtual RuntimeStatus teardown(const std::string& topology_id) = 0;
+  // Converge the engine to `plan` (built from a validated topology): create
+  // what is missing, recreate what changed, remove what is unwanted, this
+  // agent's leftovers of other topologies included. Touches nothing it does
+  // not own (or adopt: unowned objects of plan's topology).
+  virtual Status apply(const Plan& plan) = 0;
 
-  // Which topology to watch and compare against (nullopt: none). Called at
-  // boot with the cached blob and after every apply/teardown. Never touches
-  // engine objects; only changes what observe() reports.
-  virtual void watch(const std::optional<nlohmann::json>& hydrated) = 0;
+  // Remove this agent's objects of this topology id (and its unowned ones
+  // when the id is among `adopt`). Idempotent.
+  virtual Status teardown(const std::string& topology_id, const std::vector<std::string>& adopt) = 0;
+
+  // Which plan to watch and compare against (nullopt: none). Called at boot
+  // with the cached topology's plan and after every apply/teardown. Never
+  // touches engine objects; only changes what observe() reports.
+  virtual void watch(std::optional<Plan> plan) = 0;
 
   virtual Observation observe() const = 0;
   virtual EngineInfo engine_info() const = 0;

@@ -57,8 +57,8 @@ class AgentApi : public ::testing::Test {
   void TearDown() override {
     stop();
     for (const auto& id : {shape_.id, other_.id}) {
-      auto st = docker::teardown_topology(engine_, id, 4);
-      EXPECT_TRUE(st.ok) << st.message;
+      auto st = docker::teardown_topology(engine_, id, agent_id_, {id}, 4);
+      EXPECT_TRUE(st.ok()) << st.message();
     }
   }
 
@@ -68,6 +68,7 @@ class AgentApi : public ::testing::Test {
     o.catalog["http"].image = kImage;
     o.catalog["http"].command = {"httpd", "-f", "-p", "8080"};
     ASSERT_EQ(agent_.start(o), "");
+    agent_id_ = agent_.agent_id();
   }
 
   void stop() { agent_.stop(); }
@@ -113,6 +114,7 @@ class AgentApi : public ::testing::Test {
   testing::TopologyShape shape_;
   testing::TopologyShape other_;
   testing::AgentHarness agent_{dir_.path()};
+  std::string agent_id_;
 };
 
 TEST_F(AgentApi, ApplyIs200AndStateObservesEveryObjectInSync) {

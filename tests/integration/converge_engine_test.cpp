@@ -12,6 +12,7 @@
 #include "docker_obs/engine.h"
 #include "docker_obs/plan.h"
 #include "tests/support/docker_fixture.h"
+#include "tests/support/model.h"
 
 namespace edge::docker {
 namespace {
@@ -27,6 +28,7 @@ class ConvergeEngine : public edge::testing::DockerFixture {
     DockerFixture::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     other_id_ = edge::testing::random_topology_id();
+    owner_ = edge::testing::random_topology_id();  // a fresh agent identity per test
     also_clean_up(other_id_);
     std::random_device rd;
     x_ = static_cast<int>(rd() % 64);
@@ -71,11 +73,15 @@ class ConvergeEngine : public edge::testing::DockerFixture {
   // runs and the host's own networks are unlikely to collide.
   std::string subnet(int k) const { return "10.231." + std::to_string(x_ + 64 * k) + "."; }
 
-  Plan plan(const json& t) const { return plan_topology(t, catalog_, kTestImage); }
+  Plan plan(const json& t) const { return edge::testing::to_plan(t, catalog_, kTestImage, owner_); }
 
   void converge_ok(const json& t) {
-    RuntimeStatus st = converge(engine_, plan(t), kParallelism);
-    ASSERT_TRUE(st.ok) << st.message;
+    Status st = converge(engine_, plan(t), kParallelism);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+
+  Status teardown(const std::string& id) {
+    return teardown_topology(engine_, id, owner_, {}, kParallelism);
   }
 
   json inspect_container(const std::string& name) {
@@ -114,6 +120,7 @@ class ConvergeEngine : public edge::testing::DockerFixture {
   }
 
   std::string other_id_;
+  std::string owner_;
   int x_ = 0;
   std::string dmz_;
   std::string lan_;
@@ -171,7 +178,10 @@ TEST_F(ConvergeEngine, ServiceSharesItsBaseNetworkNamespace) {
   EXPECT_NE(std::find(http["Config"]["Env"].begin(), http["Config"]["Env"].end(), "GREETING=hi"),
             http["Config"]["Env"].end());
   EXPECT_EQ(http["Config"]["Labels"][kLabelRole], "service");
-  EXPECT_EQ(http["Config"]["Labels"][kLabelService], "http");
+  EXPECT_EQ(http["Config"]["Labels"][kLabelServiceName], "http");
+  EXPECT_EQ(http["Config"]["Labels"][kLabelService], "true");
+  EXPECT_EQ(http["Config"]["Labels"][kLabelOwner], owner_);
+  EXPECT_EQ(http["HostConfig"]["LogConfig"], json::parse(R"({"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}})"));
   EXPECT_EQ(http["Config"]["Labels"][kLabelDecky], "web");
 }
 
@@ -260,55 +270,54 @@ TEST_F(ConvergeEngine, ADeckyDroppedFromThePlanLosesItsContainers) {
 
 TEST_F(ConvergeEngine, TeardownLeavesNothingLabelledAndIsIdempotent) {
   converge_ok(topology());
-  RuntimeStatus st = teardown_topology(engine_, topology_id_, kParallelism);
-  ASSERT_TRUE(st.ok) << st.message;
+  Status st = teardown(topology_id_);
+  ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_TRUE(container_ids(topology_id_).empty());
   EXPECT_TRUE(network_names(topology_id_).empty());
-  st = teardown_topology(engine_, topology_id_, kParallelism);
-  EXPECT_TRUE(st.ok) << st.message;
+  st = teardown(topology_id_);
+  EXPECT_TRUE(st.ok()) << st.message();
 }
 
 TEST_F(ConvergeEngine, AFailedApplyNamesTheObjectAndTeardownFindsItsLeftovers) {
-  json t = topology();
-  // Outside lan1's subnet: the engine refuses the endpoint.
-  t["deckies"][2]["decky_config"]["ips_by_lan"]["lan1"] = "192.0.2.10";
-  RuntimeStatus st = converge(engine_, plan(t), kParallelism);
-  ASSERT_FALSE(st.ok);
-  EXPECT_NE(st.message.find(prefix_ + "db"), std::string::npos) << st.message;
+  // Outside lan1's subnet (the validator would refuse it; the plan is bent
+  // by hand): the engine refuses the endpoint half-way.
+  Plan p = plan(topology());
+  for (auto& b : p.bases) {
+    if (b.decky == "db") b.networks[0].second = "192.0.2.10";
+  }
+  Status st = converge(engine_, p, kParallelism);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(prefix_ + "db"), std::string::npos) << st.message();
   EXPECT_FALSE(network_names(topology_id_).empty());  // the networks were made
-  st = teardown_topology(engine_, topology_id_, kParallelism);
-  ASSERT_TRUE(st.ok) << st.message;
+  st = teardown(topology_id_);
+  ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_TRUE(container_ids(topology_id_).empty());
   EXPECT_TRUE(network_names(topology_id_).empty());
 }
 
 TEST_F(ConvergeEngine, AnUnpullableBaseImageFailsNamingTheImage) {
-  RuntimeStatus st = converge(
-      engine_, plan_topology(topology(), catalog_, "nonexistent.invalid/nope:1"), kParallelism);
-  ASSERT_FALSE(st.ok);
-  EXPECT_NE(st.message.find("pulling image nonexistent.invalid/nope:1 failed"), std::string::npos)
-      << st.message;
+  Status st = converge(
+      engine_, edge::testing::to_plan(topology(), catalog_, "nonexistent.invalid/nope:1", owner_),
+      kParallelism);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("pulling image nonexistent.invalid/nope:1 failed"),
+            std::string::npos)
+      << st.message();
 }
 
-TEST_F(ConvergeEngine, TeardownOfOtherTopologiesKeepsOnlyTheGivenOne) {
-  // teardown_other_topologies removes every labelled object of any other id
-  // on this engine: with someone else's topology present (a concurrent test
-  // run, a developer's agent) this test would destroy it, so it stands aside.
-  std::set<std::string> foreign;
-  EngineResponse all = engine_.get("/containers/json?all=1&filters=" +
-                                   url_encode(json{{"label", {kLabelTopologyId}}}.dump()));
-  ASSERT_TRUE(all.ok()) << all.message();
-  for (const json& c : all.json()) foreign.insert(c["Labels"][kLabelTopologyId].get<std::string>());
-  EngineResponse nets =
-      engine_.get("/networks?filters=" + url_encode(json{{"label", {kLabelTopologyId}}}.dump()));
-  ASSERT_TRUE(nets.ok()) << nets.message();
-  for (const json& n : nets.json())
-    foreign.insert(n["Labels"][kLabelTopologyId].get<std::string>());
-  if (!foreign.empty()) {
-    GTEST_SKIP() << "other topologies are on this engine (" << foreign.size()
-                 << " ids); tearing them down would destroy someone else's objects";
-  }
+TEST_F(ConvergeEngine, OnlyThisAgentsObjectsAreTouchedWhateverTheirLabels) {
+  // Decoys: a container and a network with the topology label of ANOTHER id
+  // and no owner, and a container of THIS topology owned by another agent.
+  const std::string decoy_net = "decnet_t_decoy_" + other_id_.substr(0, 8);
+  ASSERT_EQ(docker("network create --label " + std::string(kLabelTopologyId) + "=" + other_id_ +
+                   " " + decoy_net).code, 0);
+  ASSERT_EQ(docker("run -d --name " + decoy_net + "-c --label " + kLabelTopologyId + "=" +
+                   other_id_ + " " + kTestImage + " sleep 300").code, 0);
+  ASSERT_EQ(docker("run -d --name " + prefix_ + "foreign --label " + kLabelTopologyId + "=" +
+                   topology_id_ + " --label " + kLabelOwner + "=someone-else " + kTestImage +
+                   " sleep 300").code, 0);
   converge_ok(topology());
+  // A leftover of this agent under another id IS removed by the next converge.
   json other = topology();
   other["topology"]["id"] = other_id_;
   other["lans"][0]["subnet"] = subnet(2) + "0/24";
@@ -316,16 +325,133 @@ TEST_F(ConvergeEngine, TeardownOfOtherTopologiesKeepsOnlyTheGivenOne) {
   other["deckies"] = json::array({other["deckies"][2]});  // db alone
   other["deckies"][0]["decky_config"]["ips_by_lan"]["lan1"] = subnet(3) + "10";
   other["edges"] = json::array({other["edges"][3]});
-  ASSERT_TRUE(converge(engine_, plan(other), kParallelism).ok);
-  ASSERT_EQ(container_ids(other_id_).size(), 1u);
-  auto mine = container_ids(topology_id_);
+  ASSERT_TRUE(converge(engine_, plan(other), kParallelism).ok());
+  EXPECT_EQ(container_ids(other_id_).size(), 2u);  // its db, and the decoy container
+  converge_ok(topology());
+  auto others = container_ids(other_id_);
+  EXPECT_EQ(others.size(), 1u);
+  EXPECT_TRUE(others.contains(decoy_net + "-c"));
+  EXPECT_EQ(network_names(other_id_), std::set<std::string>{decoy_net});
+  EXPECT_TRUE(container_ids(topology_id_).contains(prefix_ + "foreign"));
+  // Teardown of this topology leaves the other owner's container.
+  ASSERT_TRUE(teardown(topology_id_).ok());
+  EXPECT_EQ(container_ids(topology_id_).size(), 1u);
+  EXPECT_TRUE(teardown(other_id_).ok());
+  EXPECT_EQ(container_ids(other_id_).size(), 1u);  // the decoy stays
+}
 
-  RuntimeStatus st = teardown_other_topologies(engine_, topology_id_, kParallelism);
-  ASSERT_TRUE(st.ok) << st.message;
-  EXPECT_TRUE(container_ids(other_id_).empty());
-  EXPECT_TRUE(network_names(other_id_).empty());
-  EXPECT_EQ(container_ids(topology_id_), mine);
-  EXPECT_EQ(network_names(topology_id_).size(), 2u);
+TEST_F(ConvergeEngine, UnownedObjectsOfTheAppliedTopologyAreAdopted) {
+  // What 0.1.0 made: the topology's objects without an owner label.
+  Plan old = plan(topology());
+  old.owner.clear();
+  for (auto* list : {&old.bases, &old.services}) {
+    for (auto& c : *list) c.labels.erase(kLabelOwner);
+  }
+  for (auto& n : old.networks) n.labels.erase(kLabelOwner);
+  ASSERT_TRUE(converge(engine_, old, kParallelism).ok());
+  converge_ok(topology());
+  json web = inspect_container(prefix_ + "web");
+  EXPECT_EQ(web["Config"]["Labels"][kLabelOwner], owner_);
+  EXPECT_EQ(container_ids(topology_id_).size(), 4u);
+}
+
+TEST_F(ConvergeEngine, ADisconnectedEndpointIsHealedByTheNextConverge) {
+  converge_ok(topology());
+  ASSERT_EQ(docker("network disconnect -f " + prefix_ + "lan1 " + prefix_ + "gw").code, 0);
+  converge_ok(topology());
+  json gw = inspect_container(prefix_ + "gw");
+  EXPECT_EQ(ip_of(gw, prefix_ + "lan1"), lan_ + "2");
+  EXPECT_EQ(ip_of(gw, prefix_ + "dmz"), dmz_ + "2");
+}
+
+TEST_F(ConvergeEngine, ASubnetOverlappingANetworkNotOursFailsNamingItWithNothingCreated) {
+  const std::string foreign = "edge-test-foreign-" + topology_id_.substr(0, 8);
+  ASSERT_EQ(docker("network create --subnet " + dmz_ + "0/25 " + foreign).code, 0);
+  Status st = converge(engine_, plan(topology()), kParallelism);
+  docker("network rm " + foreign);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), kSubnetConflict);
+  EXPECT_NE(st.message().find("overlaps network '" + foreign + "'"), std::string::npos)
+      << st.message();
+  EXPECT_TRUE(network_names(topology_id_).empty());
+  EXPECT_TRUE(container_ids(topology_id_).empty());
+}
+
+TEST_F(ConvergeEngine, ASubnetOverlappingDocker0IsRefused) {
+  json bridge = inspect_network("bridge");
+  ASSERT_TRUE(bridge["IPAM"]["Config"].is_array() && !bridge["IPAM"]["Config"].empty());
+  const std::string docker0 = bridge["IPAM"]["Config"][0]["Subnet"];
+  json t = topology();
+  t["lans"][0]["subnet"] = docker0;
+  // Fixed IPs inside docker0's subnet (its second and third hosts + 10).
+  const std::string base = docker0.substr(0, docker0.rfind('.') + 1);
+  t["deckies"][0]["decky_config"]["ips_by_lan"]["DMZ"] = base + "12";
+  t["deckies"][1]["decky_config"]["ips_by_lan"]["DMZ"] = base + "13";
+  Status st = converge(engine_, plan(t), kParallelism);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("overlaps network 'bridge'"), std::string::npos) << st.message();
+  EXPECT_TRUE(container_ids(topology_id_).empty());
+}
+
+TEST_F(ConvergeEngine, NamesTheMastersValidatorAcceptsRunInDocker) {
+  json t = topology();
+  t["lans"][1]["name"] = "Büro LAN";
+  t["deckies"][0]["decky_config"]["ips_by_lan"] = {{"DMZ", dmz_ + "2"}, {"Büro LAN", lan_ + "2"}};
+  t["deckies"][2]["decky_config"]["ips_by_lan"] = {{"Büro LAN", lan_ + "10"}};
+  t["deckies"][2]["name"] = "-edge";
+  t["deckies"][1]["name"] = std::string(64, 'w');
+  converge_ok(t);
+  EXPECT_TRUE(network_names(topology_id_).contains(prefix_ + "büro lan"));
+  EXPECT_EQ(inspect_container(prefix_ + "-edge")["State"]["Running"], true);
+  EXPECT_EQ(inspect_container(prefix_ + std::string(64, 'w'))["Config"]["Hostname"],
+            std::string(64, 'w'));
+  EXPECT_EQ(inspect_container(prefix_ + std::string(64, 'w') + "-http")["State"]["Running"], true);
+}
+
+TEST_F(ConvergeEngine, AGatewayDeckyPublishesItsServicePortsOnTheHost) {
+  // A port that is free now, served by busybox httpd in the service container.
+  const int port = edge::testing::free_port();
+  catalog_["http"].command = {"httpd", "-f", "-p", std::to_string(port)};
+  catalog_["http"].tcp_ports = {port};
+  json t = topology();
+  t["deckies"][0]["services"] = {"http"};  // gw forwards L3: the front door
+  converge_ok(t);
+  json gw = inspect_container(prefix_ + "gw");
+  const std::string key = std::to_string(port) + "/tcp";
+  EXPECT_EQ(gw["HostConfig"]["PortBindings"][key][0]["HostPort"], std::to_string(port));
+  // Internal deckies publish nothing.
+  EXPECT_TRUE(inspect_container(prefix_ + "web")["HostConfig"]["PortBindings"].empty());
+  // A real TCP connection through the host port reaches httpd.
+  std::string answer;
+  edge::testing::wait_until(
+      [&] {
+        answer = edge::testing::http_get_raw("127.0.0.1", port, "/");
+        return answer.rfind("HTTP/1.", 0) == 0;
+      },
+      std::chrono::seconds(10));
+  EXPECT_EQ(answer.rfind("HTTP/1.", 0), 0u) << "answer: '" << answer << "'";
+}
+
+TEST_F(ConvergeEngine, AServiceConfigValueReachesTheEnvironmentAndRecreatesOnlyItsContainer) {
+  catalog_["http"].env = {{"GREETING", "{config.greeting:-hi}"}, {"NODE_NAME", "{decky}"}};
+  json t = topology();
+  t["deckies"][0]["services"] = {"http"};
+  converge_ok(t);
+  auto before = container_ids(topology_id_);
+  t["deckies"][1]["decky_config"]["service_config"] = {{"http", {{"greeting", "hello"}}}};
+  converge_ok(t);
+  auto after = container_ids(topology_id_);
+  for (const auto& [name, id] : before) {
+    if (name == prefix_ + "web-http") {
+      EXPECT_NE(after[name], id);
+    } else {
+      EXPECT_EQ(after[name], id) << name;
+    }
+  }
+  json env = inspect_container(prefix_ + "web-http")["Config"]["Env"];
+  for (const char* want : {"GREETING=hello", "NODE_NAME=web", "HOSTNAME=web"}) {
+    EXPECT_NE(std::find(env.begin(), env.end(), want), env.end()) << want << " in " << env.dump();
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "docker_obs/observer.h"
 #include "docker_obs/runtime.h"
 #include "tests/support/docker_fixture.h"
+#include "tests/support/model.h"
 #include "tests/support/drift_json.h"
 #include "tests/support/topology_builder.h"
 
@@ -174,13 +175,15 @@ TEST_F(ObserveEngine, TheRuntimeAppliesObservesInSyncAndNoticesDriftThenTearsDow
   shape.subnet_base = 160 + static_cast<int>(std::random_device{}() % 40);
   json hydrated = edge::testing::make_topology(shape);
   RuntimeOptions o;
-  o.base_image = kTestImage;
+  o.owner = edge::testing::random_topology_id();
   auto runtime = make_docker_runtime(o);
   std::atomic<int> changes{0};
   runtime->on_change([&] { ++changes; });
   runtime->start();
-  RuntimeStatus st = runtime->apply(hydrated);
-  ASSERT_TRUE(st.ok) << st.message;
+  const Plan plan = edge::testing::to_plan(hydrated, {}, kTestImage, o.owner);
+  runtime->watch(plan);
+  Status st = runtime->apply(plan);
+  ASSERT_TRUE(st.ok()) << st.message();
   Observation after = runtime->observe();  // current on return, no waiting
   EXPECT_EQ(after.drift, drift(kNone, kNone, kNone, kNone));
   EXPECT_EQ(after.bridges, (std::vector<std::string>{prefix_ + "dmz", prefix_ + "lan1"}));
@@ -196,8 +199,8 @@ TEST_F(ObserveEngine, TheRuntimeAppliesObservesInSyncAndNoticesDriftThenTearsDow
       << runtime->observe().drift.dump();
   EXPECT_TRUE(wait_until([&] { return changes > 0; }, milliseconds(1000)));
 
-  st = runtime->teardown(topology_id_);
-  ASSERT_TRUE(st.ok) << st.message;
+  st = runtime->teardown(topology_id_, {});
+  ASSERT_TRUE(st.ok()) << st.message();
   Observation gone = runtime->observe();
   EXPECT_TRUE(gone.bridges.empty());
   EXPECT_TRUE(gone.containers.empty());
@@ -211,7 +214,6 @@ TEST(ObserveUnreachable, TheRuntimeReportsAnUnreachableEngineAndStillAnswersAtOn
   edge::testing::TempDir dir;
   RuntimeOptions o;
   o.socket_path = (dir.path() / "no-docker.sock").string();
-  o.base_image = kTestImage;
   auto runtime = make_docker_runtime(o);
   runtime->start();
   const std::string reason = "cannot reach the Docker engine: socket " + o.socket_path +
@@ -223,9 +225,9 @@ TEST(ObserveUnreachable, TheRuntimeReportsAnUnreachableEngineAndStillAnswersAtOn
   for (int i = 0; i < 1000; ++i) ASSERT_FALSE(runtime->observe().reachable);
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 0.1);
   EXPECT_FALSE(runtime->engine_info().reachable);
-  RuntimeStatus st = runtime->teardown("0badc0de-1111-4222-8333-444455556666");
-  EXPECT_FALSE(st.ok);
-  EXPECT_NE(st.message.find(reason), std::string::npos) << st.message;
+  Status st = runtime->teardown("0badc0de-1111-4222-8333-444455556666", {});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find(reason), std::string::npos) << st.message();
   start = Clock::now();
   runtime->stop();
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 1.0);

@@ -15,6 +15,8 @@
 #include "agent/canonical_json.h"
 #include "agent/http_server.h"
 #include "agent/topology_service.h"
+#include "common/clock.h"
+#include "store/agent_id.h"
 #include "tests/support/test_support.h"
 
 namespace edge::testing {
@@ -24,6 +26,7 @@ struct HarnessOptions {
   std::string base_image = "edge-agent-test/busybox:latest";
   docker::ServiceCatalog catalog;
   std::size_t max_body_bytes = 16u << 20;
+  std::string agent_id;  // "" = the state dir's own (made once, like the daemon does)
 };
 
 class AgentHarness {
@@ -35,15 +38,22 @@ class AgentHarness {
   std::string start(const HarnessOptions& o) {
     auto opened = store::TopologyStore::open(state_dir_);
     if (!opened.status.ok()) return opened.status.message;
+    std::string owner = o.agent_id;
+    if (owner.empty()) {
+      auto id = store::load_or_create_agent_id(state_dir_);
+      if (!id) return id.error().message();
+      owner = *id;
+    }
+    agent_id_ = owner;
     docker::RuntimeOptions rt;
     rt.socket_path = o.docker_socket;
+    rt.owner = owner;
     rt.connect_timeout = std::chrono::milliseconds(500);
-    rt.base_image = o.base_image;
-    rt.catalog = o.catalog;
     auto runtime = docker::make_docker_runtime(rt);
     runtime->start();
     service_ = std::make_unique<TopologyService>(std::move(opened.store), std::move(runtime),
-                                                 o.catalog, nullptr, [] { return 1700000000; });
+                                                 o.catalog, ServiceOptions{o.base_image, owner},
+                                                 nullptr, clock_);
     ServerOptions so;
     so.port = 0;
     so.max_body_bytes = o.max_body_bytes;
@@ -74,6 +84,7 @@ class AgentHarness {
   }
 
   httplib::Client& client() { return *client_; }
+  const std::string& agent_id() const { return agent_id_; }
   int port() const { return server_->port(); }
 
   httplib::Result post(const std::string& path, const std::string& body) {
@@ -90,6 +101,8 @@ class AgentHarness {
 
  private:
   std::filesystem::path state_dir_;
+  ManualTimeSource clock_{1700000000};
+  std::string agent_id_;
   std::unique_ptr<TopologyService> service_;
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;

@@ -38,4 +38,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // A port on 127.0.0.1 that was free a moment ago.
 int free_port();
 
+// One plain TCP connection: sends "GET <path> HTTP/1.0" and returns what the
+// peer answers within 2 s ("" when the connection fails).
+std::string http_get_raw(const std::string& host, int port, const std::string& path);
+
 }  // namespace edge::testing

@@ -38,13 +38,13 @@ json container(const std::string& name, const std::string& state) {
   return {{"Id", name + "-id"},
           {"Names", {"/" + name}},
           {"State", state},
-          {"Labels", {{kLabelTopologyId, "t1"}, {kLabelSpec, "s-" + name}}}};
+          {"Labels", {{kLabelTopologyId, "t1"}, {kLabelOwner, "me"}, {kLabelSpec, "s-" + name}}}};
 }
 
 json labelled_event(const std::string& action) {
   return {{"Type", "container"},
           {"Action", action},
-          {"Actor", {{"ID", "x"}, {"Attributes", {{kLabelTopologyId, "t1"}}}}}};
+          {"Actor", {{"ID", "x"}, {"Attributes", {{kLabelTopologyId, "t1"}, {kLabelOwner, "me"}}}}}};
 }
 
 // dockerd as the observer sees it: two listings and an events stream the test
@@ -105,7 +105,8 @@ class FakeDockerd {
   std::mutex mu_;  // guards containers_, networks_, events_
   json containers_ = json::array({container("decnet_t_t1_web", "running")});
   json networks_ = json::array(
-      {{{"Name", "decnet_t_t1_dmz"}, {"Labels", {{kLabelTopologyId, "t1"}, {kLabelSpec, "s"}}}}});
+      {{{"Name", "decnet_t_t1_dmz"},
+        {"Labels", {{kLabelTopologyId, "t1"}, {kLabelOwner, "me"}, {kLabelSpec, "s"}}}}});
   std::deque<std::string> events_;
   std::atomic<bool> cut_{false};
   std::atomic<bool> hang_lists_{false};
@@ -115,6 +116,7 @@ class FakeDockerd {
 
 ObserverOptions fast_options() {
   ObserverOptions o;
+  o.owner = "me";
   o.debounce = milliseconds(50);
   o.initial_backoff = milliseconds(20);
   o.max_backoff = milliseconds(100);

@@ -1,5 +1,7 @@
 #include "docker_obs/plan.h"
 
+#include "tests/support/model.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -24,7 +26,7 @@ json topology() {
     "deckies": [
       {"uuid": "d0", "name": "gw", "services": [],
        "decky_config": {"ips_by_lan": {"lan1": "10.1.0.2", "DMZ": "10.0.0.2"}, "forwards_l3": true}},
-      {"uuid": "d1", "name": "web", "services": ["http", "ssh", "unknown"],
+      {"uuid": "d1", "name": "web", "services": ["http", "ssh"],
        "decky_config": {"ips_by_lan": {"DMZ": "10.0.0.10"}, "forwards_l3": false}},
       {"uuid": "d2", "name": "db", "services": [],
        "decky_config": {"ips_by_lan": {}, "forwards_l3": false}}
@@ -38,12 +40,8 @@ json topology() {
 }
 
 ServiceCatalog catalog() {
-  ServiceCatalog c;
-  c["http"].image = "edge-agent-test/busybox:latest";
-  c["http"].command = {"httpd", "-f"};
-  c["http"].env = {{"PORT", "80"}};
-  c["ssh"].image = "sshimg:1";
-  return c;
+  return {{"http", {"edge-agent-test/busybox:latest", {"httpd", "-f"}, {{"PORT", "80"}}}},
+          {"ssh", {"sshimg:1", {}, {}}}};
 }
 
 const ContainerSpec& find(const std::vector<ContainerSpec>& v, const std::string& name) {
@@ -74,7 +72,7 @@ std::vector<std::string> changed(const Plan& a, const Plan& b) {
 }
 
 TEST(PlanTopology, NamesNetworksAfterTheFirstEightCharsOfTheIdAndTheLowercasedLanName) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   EXPECT_EQ(plan.topology_id, "6237656b-2c43-4afa-a221-9e8e3858ab0d");
   ASSERT_EQ(plan.networks.size(), 2u);
   EXPECT_EQ(plan.networks[0].name, "decnet_t_6237656b_dmz");
@@ -83,13 +81,13 @@ TEST(PlanTopology, NamesNetworksAfterTheFirstEightCharsOfTheIdAndTheLowercasedLa
 }
 
 TEST(PlanTopology, OnlyTheDmzNetworkIsNotInternal) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   EXPECT_FALSE(plan.networks[0].internal);
   EXPECT_TRUE(plan.networks[1].internal);
 }
 
 TEST(PlanTopology, NetworkCreateBodyIsABridgeWithTheSubnetAndTopologyLabels) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   json body = plan.networks[1].create_body();
   EXPECT_EQ(body["Name"], "decnet_t_6237656b_lan1");
   EXPECT_EQ(body["Driver"], "bridge");
@@ -100,11 +98,12 @@ TEST(PlanTopology, NetworkCreateBodyIsABridgeWithTheSubnetAndTopologyLabels) {
   EXPECT_EQ(body["Labels"]["decnet.topology.role"], "lan");
   EXPECT_EQ(body["Labels"]["decnet.topology.lan"], "lan1");
   EXPECT_EQ(body["Labels"]["decnet.topology.spec"].get<std::string>().size(), 64u);
-  EXPECT_EQ(body["Labels"].size(), 4u);
+  EXPECT_EQ(body["Labels"]["decnet.agent.id"], testing::kTestOwner);
+  EXPECT_EQ(body["Labels"].size(), 5u);
 }
 
 TEST(PlanTopology, BaseContainerIdlesWithNetAdminRestartPolicyAndDeckyHostname) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   ASSERT_EQ(plan.bases.size(), 3u);
   const ContainerSpec& web = find(plan.bases, "decnet_t_6237656b_web");
   json body = web.create_body();
@@ -119,17 +118,20 @@ TEST(PlanTopology, BaseContainerIdlesWithNetAdminRestartPolicyAndDeckyHostname) 
   EXPECT_EQ(body["Labels"]["decnet.topology.role"], "base");
   EXPECT_EQ(body["Labels"]["decnet.topology.decky"], "web");
   EXPECT_EQ(body["Labels"]["decnet.topology.id"], plan.topology_id);
-  EXPECT_EQ(body["Labels"].size(), 4u);
+  EXPECT_EQ(body["Labels"]["decnet.agent.id"], testing::kTestOwner);
+  EXPECT_EQ(body["Labels"].size(), 5u);
+  EXPECT_EQ(body["HostConfig"]["LogConfig"], json::parse(R"({"Type": "json-file",
+      "Config": {"max-size": "10m", "max-file": "5"}})"));
 }
 
 TEST(PlanTopology, ForwardingDeckyGetsTheIpForwardSysctl) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   json body = find(plan.bases, "decnet_t_6237656b_gw").create_body();
   EXPECT_EQ(body["HostConfig"]["Sysctls"], json::parse(R"({"net.ipv4.ip_forward": "1"})"));
 }
 
 TEST(PlanTopology, BridgeDeckyListsEveryLanInLanOrderButCreatesWithTheFirstOnly) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   const ContainerSpec& gw = find(plan.bases, "decnet_t_6237656b_gw");
   EXPECT_EQ(gw.networks,
             (std::vector<std::pair<std::string, std::string>>{
@@ -141,7 +143,7 @@ TEST(PlanTopology, BridgeDeckyListsEveryLanInLanOrderButCreatesWithTheFirstOnly)
 }
 
 TEST(PlanTopology, DeckyWithAnEdgeButNoIpGetsAnEngineAssignedEndpoint) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
   const ContainerSpec& db = find(plan.bases, "decnet_t_6237656b_db");
   EXPECT_EQ(db.networks,
             (std::vector<std::pair<std::string, std::string>>{{"decnet_t_6237656b_lan1", ""}}));
@@ -150,13 +152,13 @@ TEST(PlanTopology, DeckyWithAnEdgeButNoIpGetsAnEngineAssignedEndpoint) {
 }
 
 TEST(PlanTopology, ServicesShareTheBaseNetnsAndTakeImageCommandEnvFromTheCatalog) {
-  Plan plan = plan_topology(topology(), catalog(), "base:1");
-  ASSERT_EQ(plan.services.size(), 2u);  // "unknown" is not in the catalog
+  Plan plan = testing::to_plan(topology(), catalog(), "base:1");
+  ASSERT_EQ(plan.services.size(), 2u);
   const ContainerSpec& http = find(plan.services, "decnet_t_6237656b_web-http");
   json body = http.create_body();
   EXPECT_EQ(body["Image"], "edge-agent-test/busybox:latest");
   EXPECT_EQ(body["Cmd"], json::array({"httpd", "-f"}));
-  EXPECT_EQ(body["Env"], json::array({"PORT=80"}));
+  EXPECT_EQ(body["Env"], json::array({"HOSTNAME=web", "PORT=80"}));
   EXPECT_EQ(body["HostConfig"]["NetworkMode"], "container:decnet_t_6237656b_web");
   EXPECT_EQ(body["HostConfig"]["RestartPolicy"], json::parse(R"({"Name": "unless-stopped"})"));
   EXPECT_FALSE(body.contains("Hostname"));  // the engine refuses it with a shared netns
@@ -164,11 +166,14 @@ TEST(PlanTopology, ServicesShareTheBaseNetnsAndTakeImageCommandEnvFromTheCatalog
   EXPECT_EQ(body["Labels"]["decnet.topology.role"], "service");
   EXPECT_EQ(body["Labels"]["decnet.topology.service_name"], "http");
   EXPECT_EQ(body["Labels"]["decnet.topology.decky"], "web");
-  EXPECT_EQ(body["Labels"].size(), 5u);
+  EXPECT_EQ(body["Labels"]["decnet.topology.service"], "true");
+  EXPECT_EQ(body["Labels"]["decnet.agent.id"], testing::kTestOwner);
+  EXPECT_EQ(body["Labels"].size(), 7u);
+  EXPECT_EQ(body["HostConfig"]["LogConfig"]["Type"], "json-file");
 
   json ssh = find(plan.services, "decnet_t_6237656b_web-ssh").create_body();
   EXPECT_FALSE(ssh.contains("Cmd"));  // the image's own command
-  EXPECT_FALSE(ssh.contains("Env"));
+  EXPECT_EQ(ssh["Env"], json::array({"HOSTNAME=web"}));
 }
 
 TEST(PlanTopology, SpecLabelsAreDeterministicAndIgnoreCosmeticFields) {
@@ -176,15 +181,15 @@ TEST(PlanTopology, SpecLabelsAreDeterministicAndIgnoreCosmeticFields) {
   moved["lans"][0]["x"] = 500;
   moved["topology"]["status"] = "active";
   moved["topology"]["name"] = "renamed";
-  EXPECT_EQ(spec_labels(plan_topology(topology(), catalog(), "base:1")),
-            spec_labels(plan_topology(moved, catalog(), "base:1")));
+  EXPECT_EQ(spec_labels(testing::to_plan(topology(), catalog(), "base:1")),
+            spec_labels(testing::to_plan(moved, catalog(), "base:1")));
 }
 
 TEST(PlanTopology, ChangingOneDeckysIpChangesOnlyThatDeckyAndItsServices) {
   json t = topology();
   t["deckies"][1]["decky_config"]["ips_by_lan"]["DMZ"] = "10.0.0.11";
   EXPECT_EQ(
-      changed(plan_topology(topology(), catalog(), "b:1"), plan_topology(t, catalog(), "b:1")),
+      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(t, catalog(), "b:1")),
       (std::vector<std::string>{"decnet_t_6237656b_web", "decnet_t_6237656b_web-http",
                                 "decnet_t_6237656b_web-ssh"}));
 }
@@ -193,7 +198,7 @@ TEST(PlanTopology, ChangingASubnetChangesTheNetworkAndEveryContainerOnIt) {
   json t = topology();
   t["lans"][1]["subnet"] = "10.9.0.0/24";
   EXPECT_EQ(
-      changed(plan_topology(topology(), catalog(), "b:1"), plan_topology(t, catalog(), "b:1")),
+      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(t, catalog(), "b:1")),
       (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_gw",
                                 "decnet_t_6237656b_lan1"}));
 }
@@ -201,9 +206,9 @@ TEST(PlanTopology, ChangingASubnetChangesTheNetworkAndEveryContainerOnIt) {
 TEST(PlanTopology, MakingALanDmzChangesItsInternalFlagAndSpec) {
   json t = topology();
   t["lans"][1]["is_dmz"] = true;
-  Plan plan = plan_topology(t, catalog(), "b:1");
+  Plan plan = testing::to_plan(t, catalog(), "b:1");
   EXPECT_FALSE(plan.networks[1].internal);
-  EXPECT_EQ(changed(plan_topology(topology(), catalog(), "b:1"), plan),
+  EXPECT_EQ(changed(testing::to_plan(topology(), catalog(), "b:1"), plan),
             (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_gw",
                                       "decnet_t_6237656b_lan1"}));
 }
@@ -212,13 +217,13 @@ TEST(PlanTopology, ChangingACatalogImageChangesOnlyThatServicesContainers) {
   ServiceCatalog other = catalog();
   other["ssh"].image = "sshimg:2";
   EXPECT_EQ(
-      changed(plan_topology(topology(), catalog(), "b:1"), plan_topology(topology(), other, "b:1")),
+      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(topology(), other, "b:1")),
       (std::vector<std::string>{"decnet_t_6237656b_web-ssh"}));
 }
 
 TEST(PlanTopology, ChangingTheBaseImageChangesEveryContainer) {
-  auto diff = changed(plan_topology(topology(), catalog(), "b:1"),
-                      plan_topology(topology(), catalog(), "b:2"));
+  auto diff = changed(testing::to_plan(topology(), catalog(), "b:1"),
+                      testing::to_plan(topology(), catalog(), "b:2"));
   EXPECT_EQ(diff, (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_gw",
                                             "decnet_t_6237656b_web", "decnet_t_6237656b_web-http",
                                             "decnet_t_6237656b_web-ssh"}));
@@ -228,7 +233,7 @@ TEST(PlanTopology, TogglingForwardsL3ChangesOnlyThatBaseAndItsServices) {
   json t = topology();
   t["deckies"][0]["decky_config"]["forwards_l3"] = false;
   EXPECT_EQ(
-      changed(plan_topology(topology(), catalog(), "b:1"), plan_topology(t, catalog(), "b:1")),
+      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(t, catalog(), "b:1")),
       (std::vector<std::string>{"decnet_t_6237656b_gw"}));
 }
 
@@ -243,8 +248,9 @@ TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
   }
   ASSERT_TRUE(hydrated.is_object());
   ServiceCatalog cat;
-  for (const char* s : {"http", "ftp", "smb", "ssh", "rdp"}) cat[s].image = "img:" + std::string(s);
-  Plan plan = plan_topology(hydrated, cat, "b:1");
+  for (const char* s : {"http", "ftp", "smb", "ssh", "rdp"})
+    cat[s] = {.image = "img:" + std::string(s)};
+  Plan plan = testing::to_plan(hydrated, cat, "b:1");
   EXPECT_EQ(plan.networks.size(), 2u);
   ASSERT_EQ(plan.bases.size(), 30u);
   size_t services = 0;
@@ -257,6 +263,89 @@ TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
   EXPECT_TRUE(d0.forwards_l3);
   EXPECT_EQ(find(plan.services, "decnet_t_6237656b_decky-0-ftp").network_mode,
             "container:decnet_t_6237656b_decky-0");
+}
+
+ServiceCatalog v2_catalog() {
+  ServiceCatalog c = catalog();
+  c["ssh"] = {.image = "decnet/ssh:1.2.1",
+              .env = {{"NODE_NAME", "{decky}"},
+                      {"SSH_USER", "{config.user:-ubuntu}"},
+                      {"SSH_BANNER", "{config.banner}"}},
+              .tcp_ports = {22},
+              .cap_add = {"NET_BIND_SERVICE"},
+              .volumes = {"/var/lib/decnet/artifacts/{decky}/{service}:/var/lib/systemd/coredump:rw"}};
+  c["dns"] = {.image = "decnet/dns:1.2.1", .tcp_ports = {53}, .udp_ports = {53}};
+  c["sniffer"] = {.image = "decnet/sniffer:1.2.1", .tcp_ports = {9999}, .singleton = true};
+  return c;
+}
+
+// The gateway decky runs ssh, dns and a singleton; web runs ssh.
+json gateway_topology() {
+  json t = topology();
+  t["deckies"][0]["services"] = {"ssh", "dns", "sniffer"};
+  return t;
+}
+
+TEST(PlanTopology, AGatewayDeckyPublishesEveryPortOfItsServicesOnTheHostAsTheMasterDoes) {
+  Plan plan = testing::to_plan(gateway_topology(), v2_catalog(), "b:1");
+  const ContainerSpec& gw = find(plan.bases, "decnet_t_6237656b_gw");
+  EXPECT_EQ(gw.ports, (std::vector<PublishedPort>{{22, false}, {53, false}, {53, true}}));
+  json body = gw.create_body();
+  EXPECT_EQ(body["ExposedPorts"], json::parse(R"({"22/tcp": {}, "53/tcp": {}, "53/udp": {}})"));
+  EXPECT_EQ(body["HostConfig"]["PortBindings"], json::parse(R"({
+      "22/tcp": [{"HostIp": "", "HostPort": "22"}],
+      "53/tcp": [{"HostIp": "", "HostPort": "53"}],
+      "53/udp": [{"HostIp": "", "HostPort": "53"}]})"));
+}
+
+TEST(PlanTopology, AnInternalDeckyPublishesNothing) {
+  json t = gateway_topology();
+  t["deckies"][1]["services"] = {"ssh", "dns"};
+  Plan plan = testing::to_plan(t, v2_catalog(), "b:1");
+  json body = find(plan.bases, "decnet_t_6237656b_web").create_body();
+  EXPECT_FALSE(body.contains("ExposedPorts"));
+  EXPECT_FALSE(body["HostConfig"].contains("PortBindings"));
+}
+
+TEST(PlanTopology, ASingletonServiceIsSkippedWithItsPorts) {
+  Plan plan = testing::to_plan(gateway_topology(), v2_catalog(), "b:1");
+  for (const auto& s : plan.services) EXPECT_NE(s.service, "sniffer");
+  for (const auto& p : find(plan.bases, "decnet_t_6237656b_gw").ports) EXPECT_NE(p.port, 9999);
+}
+
+TEST(PlanTopology, ServiceConfigReachesTheEnvironmentThroughTheCatalogTemplates) {
+  json t = gateway_topology();
+  t["deckies"][1]["decky_config"]["service_config"] = {{"ssh", {{"user", "admin"}}}};
+  Plan plan = testing::to_plan(t, v2_catalog(), "b:1");
+  const ContainerSpec& ssh = find(plan.services, "decnet_t_6237656b_web-ssh");
+  EXPECT_EQ(ssh.env, (std::map<std::string, std::string>{
+                         {"HOSTNAME", "web"}, {"NODE_NAME", "web"}, {"SSH_USER", "admin"}}));
+  EXPECT_EQ(ssh.cap_add, std::vector<std::string>{"NET_BIND_SERVICE"});
+  json body = ssh.create_body();
+  EXPECT_EQ(body["HostConfig"]["CapAdd"], json::array({"NET_BIND_SERVICE"}));
+  EXPECT_EQ(body["HostConfig"]["Binds"],
+            json::array({"/var/lib/decnet/artifacts/web/ssh:/var/lib/systemd/coredump:rw"}));
+  // Without service_config the master's default applies.
+  const ContainerSpec& gw_ssh = find(plan.services, "decnet_t_6237656b_gw-ssh");
+  EXPECT_EQ(gw_ssh.env.at("SSH_USER"), "ubuntu");
+}
+
+TEST(PlanTopology, ChangingOneServiceConfigValueChangesOnlyThatServicesContainer) {
+  json a = gateway_topology();
+  a["deckies"][1]["decky_config"]["service_config"] = {{"ssh", {{"user", "admin"}}}};
+  json b = a;
+  b["deckies"][1]["decky_config"]["service_config"]["ssh"]["user"] = "root";
+  EXPECT_EQ(changed(testing::to_plan(a, v2_catalog(), "b:1"), testing::to_plan(b, v2_catalog(), "b:1")),
+            (std::vector<std::string>{"decnet_t_6237656b_web-ssh"}));
+}
+
+TEST(PlanTopology, ANonAsciiLanNameIsLowerCasedIntoTheNetworkName) {
+  json t = topology();
+  t["lans"][1]["name"] = "Büro LAN";
+  t["deckies"][0]["decky_config"]["ips_by_lan"] = {{"DMZ", "10.0.0.2"}, {"Büro LAN", "10.1.0.2"}};
+  Plan plan = testing::to_plan(t, catalog(), "b:1");
+  EXPECT_EQ(plan.networks[1].name, "decnet_t_6237656b_büro lan");
+  EXPECT_EQ(plan.networks[1].lan, "Büro LAN");
 }
 
 }  // namespace

@@ -1,0 +1,37 @@
+#pragma once
+// Reading the master's request bodies into the typed model, from the one
+// parse (DESIGN §3 "The body is parsed once"). Errors here are the 422s of
+// the contract: the body is not JSON, has a duplicate key, or is not the
+// shape the master sends. Semantic checks come after, in validate.h.
+
+#include <string>
+#include <string_view>
+
+#include "agent/canonical_json.h"
+#include "common/status.h"
+#include "common/topology.h"
+
+namespace edge {
+
+// A hydrated document read into the model. The error message lists every
+// shape problem with its path ("deckies[2].decky_config must be an object").
+Expected<Topology> read_topology(const JsonRef& hydrated);
+
+// POST /topology/apply: {"hydrated": {...}, "version_hash": "<hex>"}.
+struct ApplyRequest {
+  std::string master_hash;  // version_hash as sent
+  std::string local_hash;   // canonical hash of "hydrated", from the same parse
+  std::string blob;         // the raw text of "hydrated": the bytes that were hashed
+  Topology topology;
+};
+
+// Parses `body` once. The error is for a 422 detail: invalid JSON, a
+// duplicate key (named with its path), or the wrong shape. The hash is not
+// compared here.
+Expected<ApplyRequest> read_apply_request(std::string_view body);
+
+// POST /topology/teardown: {"topology_id": "..."}; the id's form is checked
+// by the caller (is_valid_topology_id).
+Expected<std::string> read_teardown_request(std::string_view body);
+
+}  // namespace edge
