@@ -123,6 +123,52 @@ TEST_F(ConvergeScripted, AnErrorInsideTheSuccessfulPullStreamFailsNamingTheImage
   EXPECT_EQ(fake_.count("POST /containers/decnet_t_0badcafe_d0/start"), 0);
 }
 
+TEST_F(ConvergeScripted, APullThatStreamsForLongerThanTheCallTimeoutSucceeds) {
+  fake_.on("POST /images/create", [this](int fd, const FakeRequest&) {
+    FakeEngine::start_chunked(fd);
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pulling from base\",\"id\":\"7\"}\n");
+    for (int i = 0; i <= 10 && !fake_.stopping(); ++i) {
+      FakeEngine::send_chunk(fd, "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":" +
+                                     std::to_string(i * 100) +
+                                     ",\"total\":1000},\"id\":\"aaaa\"}\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pull complete\",\"id\":\"aaaa\"}\n");
+    pulled_ = true;
+    FakeEngine::end_chunked(fd);
+  });
+  EngineOptions o;
+  o.socket_path = (dir_.path() / "d.sock").string();
+  o.call_timeout = std::chrono::milliseconds(400);  // the pull takes about 1.1 s
+  o.pull_idle_timeout = std::chrono::milliseconds(1000);
+  DockerEngine engine(o);
+  const auto start = std::chrono::steady_clock::now();
+  RuntimeStatus st = converge(engine, three_deckies(), 8);
+  ASSERT_TRUE(st.ok) << st.message;
+  EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+  EXPECT_EQ(fake_.count("POST /images/create"), 1);
+  EXPECT_EQ(fake_.count("POST /containers/decnet_t_0badcafe_d2/start"), 1);
+}
+
+TEST_F(ConvergeScripted, APullThatGoesIdleFailsNamingTheImageAndTheIdleTimeout) {
+  fake_.on("POST /images/create", [this](int fd, const FakeRequest&) {
+    FakeEngine::start_chunked(fd);
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pulling from base\",\"id\":\"7\"}\n");
+    fake_.hold(std::chrono::seconds(10));
+  });
+  EngineOptions o;
+  o.socket_path = (dir_.path() / "d.sock").string();
+  o.pull_idle_timeout = std::chrono::milliseconds(300);
+  DockerEngine engine(o);
+  RuntimeStatus st = converge(engine, three_deckies(), 8);
+  ASSERT_FALSE(st.ok);
+  EXPECT_EQ(st.message.substr(0, st.message.find(';')),
+            "creating container decnet_t_0badcafe_d0: pulling image registry.example/base:7 "
+            "failed: the Docker engine at " +
+                o.socket_path + " sent nothing on POST /images/create for 300 ms (idle timeout)");
+  EXPECT_EQ(fake_.count("POST /images/create"), 1);
+}
+
 TEST_F(ConvergeScripted, ARefusedPullFailsOnceForEveryContainerNeedingTheImage) {
   fake_.on("POST /images/create", [](int fd, const FakeRequest&) {
     FakeEngine::reply(fd, 404, R"({"message":"pull access denied for registry.example/base"})");
