@@ -13,6 +13,7 @@
 
 #include "agent/build_info.h"
 #include "agent/canonical_json.h"
+#include "agent/check.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "store/topology_store.h"
@@ -250,6 +251,19 @@ int run_cli(int argc, char** argv) {
   state->add_option("--config", state_config, "JSON config file")->envname("EDGE_AGENT_CONFIG");
   state_settings.add_to(state, {"state-dir"});
 
+  // check: the same settings as run, read the same way (DESIGN §8).
+  Settings check_settings;
+  std::string check_config;
+  bool check_online = false, check_as_json = false;
+  auto* check = app.add_subcommand("check",
+                                   "preflight: config, TLS, Docker, state dir, port, "
+                                   "catalog (exit 1 when a check fails)");
+  check->add_option("--config", check_config, "JSON config file (flags and env override it)")
+      ->envname("EDGE_AGENT_CONFIG");
+  check->add_flag("--online", check_online, "also reach the master over mTLS");
+  check->add_flag("--json", check_as_json, "print the checks as JSON");
+  check_settings.add_to(check);
+
   std::string hash_file = "-";
   auto* hash =
       app.add_subcommand("hash", "print the canonical version hash of a hydrated topology");
@@ -265,6 +279,21 @@ int run_cli(int argc, char** argv) {
 
   Config config;
   std::string error;
+  if (check->parsed()) {
+    std::string config_error;
+    if (!check_settings.resolve(check_config, &config, &config_error)) {
+      if (config.state_dir.empty()) config.state_dir = default_state_dir();
+    }
+    CheckOptions options;
+    options.online = check_online;
+    auto results = run_checks(config, config_error, options);
+    if (check_as_json) {
+      std::cout << checks_json(results).dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    } else {
+      std::cout << format_checks(results);
+    }
+    return checks_exit_code(results);
+  }
   if (state->parsed()) {
     if (!state_settings.resolve(state_config, &config, &error)) {
       std::cerr << "edge-agent state: " << error << "\n";

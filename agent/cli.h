@@ -1,5 +1,5 @@
 #pragma once
-// Command line (DESIGN §8): `edge-agent run | state | hash [FILE|-] | --version`.
+// Command line (DESIGN §8): `edge-agent run | state | check | hash [FILE|-] | --version`.
 
 namespace edge {
 

@@ -29,10 +29,10 @@ TopologyService::TopologyService(std::unique_ptr<store::TopologyStore> store,
                                  Metrics* metrics, TimeSource& clock)
     : store_(std::move(store)),
       runtime_(std::move(runtime)),
-      catalog_(std::move(catalog)),
       options_(std::move(options)),
       metrics_(metrics),
-      clock_(clock) {
+      clock_(clock),
+      catalog_(std::make_shared<const docker::ServiceCatalog>(std::move(catalog))) {
   std::lock_guard lock(op_mu_);
   refresh_snapshot();
   watch_stored_row();
@@ -50,6 +50,11 @@ TopologyService::OperationScope::~OperationScope() { service.busy_ = false; }
 std::shared_ptr<const TopologyService::Row> TopologyService::snapshot() const {
   std::lock_guard lock(snap_mu_);
   return snapshot_;
+}
+
+std::shared_ptr<const docker::ServiceCatalog> TopologyService::catalog() const {
+  std::lock_guard lock(snap_mu_);
+  return catalog_;
 }
 
 void TopologyService::refresh_snapshot() {
@@ -87,11 +92,11 @@ void TopologyService::watch_stored_row() {
     auto topology = tree ? read_topology(tree->root()) : Expected<Topology>(tree.error());
     if (!topology) {
       problem = "the cached topology cannot be read: " + topology.error().message();
-    } else if (auto valid = validate_topology(std::move(topology).value(), catalog_); !valid) {
+    } else if (auto valid = validate_topology(std::move(topology).value(), *catalog()); !valid) {
       problem = "the cached topology does not validate against the current catalog: " +
                 format_validation_detail(valid.error());
     } else {
-      plan = docker::plan_topology(*valid, catalog_, {options_.base_image, options_.agent_id});
+      plan = docker::plan_topology(*valid, *catalog(), {options_.base_image, options_.agent_id});
     }
   }
   if (problem) spdlog::error("topology '{}': {}; drift is not computed", row->topology_id, *problem);
@@ -141,14 +146,16 @@ Reply TopologyService::apply(std::string_view body) {
                                   "' — refusing to apply"));
   }
   const std::string tid = req.topology.id;
+  // 3. Validation and the plan, against the catalog of this moment (a reload
+  // swaps the pointer; this apply keeps the one it validated against).
+  const auto catalog_now = catalog();
+  auto valid = validate_topology(std::move(req.topology), *catalog_now);
+  if (!valid) return finish("apply", start, detail(400, format_validation_detail(valid.error())));
+  const docker::Plan plan =
+      docker::plan_topology(*valid, *catalog_now, {options_.base_image, options_.agent_id});
 
   OperationScope scope(*this);
   if (draining_) return finish("apply", start, detail(503, "agent is shutting down"));
-  // 3. Validation and the plan, against the catalog of this moment.
-  auto valid = validate_topology(std::move(req.topology), catalog_);
-  if (!valid) return finish("apply", start, detail(400, format_validation_detail(valid.error())));
-  const docker::Plan plan =
-      docker::plan_topology(*valid, catalog_, {options_.base_image, options_.agent_id});
   spdlog::info("apply started: topology '{}' hash {}", tid, req.local_hash.substr(0, 12));
 
   auto row = snapshot();
@@ -253,8 +260,15 @@ Reply TopologyService::teardown(std::string_view body) {
 }
 
 Status TopologyService::reload_catalog(docker::ServiceCatalog catalog) {
-  OperationScope scope(*this);
-  catalog_ = std::move(catalog);
+  std::unique_lock lock(op_mu_, std::defer_lock);
+  while (!lock.try_lock_for(std::chrono::milliseconds(100))) {
+    if (draining_) return Status::failure("the agent is shutting down");
+  }
+  if (draining_) return Status::failure("the agent is shutting down");
+  {
+    std::lock_guard snap(snap_mu_);
+    catalog_ = std::make_shared<const docker::ServiceCatalog>(std::move(catalog));
+  }
   watch_stored_row();
   return Status::success();
 }

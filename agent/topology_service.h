@@ -61,8 +61,10 @@ class TopologyService {
   // Row details for /debug/state: blob size and sha256, without the blob.
   nlohmann::json row_summary() const;
 
-  // Swaps the service catalog (SIGHUP) between operations and re-plans the
-  // watched topology with it, so drift shows what a re-push would change.
+  // SIGHUP: swaps the service catalog under the operation lock (an apply in
+  // flight finishes first with the old one) and re-plans the watched
+  // topology with it, so drift shows what a re-push would change. Fails only
+  // while shutting down.
   Status reload_catalog(docker::ServiceCatalog catalog);
 
   // Called after every apply/teardown ends (success or not): heartbeat nudge.
@@ -86,6 +88,7 @@ class TopologyService {
     std::unique_lock<std::timed_mutex> lock;
   };
   std::shared_ptr<const Row> snapshot() const;
+  std::shared_ptr<const docker::ServiceCatalog> catalog() const;
   void refresh_snapshot();  // caller holds op_mu_
   // Caller holds op_mu_. Remembers a failed store write (reported in state()
   // until a write succeeds) or forgets it; returns `st` unchanged.
@@ -97,18 +100,19 @@ class TopologyService {
 
   std::unique_ptr<store::TopologyStore> store_;  // written only under op_mu_
   std::unique_ptr<docker::TopologyRuntime> runtime_;
-  docker::ServiceCatalog catalog_;  // under op_mu_
   const ServiceOptions options_;
   Metrics* metrics_;  // may be null
   TimeSource& clock_;
 
-  std::timed_mutex op_mu_;  // serialises apply/teardown/reload_catalog
+  std::timed_mutex op_mu_;  // serialises apply, teardown and reload_catalog
   std::atomic<bool> draining_{false};
   std::atomic<bool> busy_{false};
   std::atomic<std::int64_t> busy_since_{0};
 
-  mutable std::mutex snap_mu_;  // guards snapshot_, write_failure_, watch_problem_
+  // guards snapshot_, catalog_, write_failure_, watch_problem_ (swaps only)
+  mutable std::mutex snap_mu_;
   std::shared_ptr<const Row> snapshot_;
+  std::shared_ptr<const docker::ServiceCatalog> catalog_;
   std::optional<std::string> write_failure_;  // a store write that failed, until one succeeds
   std::optional<std::string> watch_problem_;  // why the stored row is not compared
 

@@ -293,7 +293,9 @@ Expected<ValidTopology, ValidationIssues> validate_topology(Topology topology,
 }
 
 bool is_valid_decky_name(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), safe_char);
+  // "." and ".." would climb directories through a catalog volume's {decky}.
+  return !s.empty() && s.size() <= 64 && s != "." && s != ".." &&
+         std::all_of(s.begin(), s.end(), safe_char);
 }
 
 bool is_valid_lan_name(std::string_view s) {

@@ -34,7 +34,8 @@ std::string format_validation_detail(const ValidationIssues& issues);
 bool is_valid_topology_id(std::string_view s);
 
 // A decky name: 1-64 characters of [A-Za-z0-9_.-] (a leading '-' or '.' is
-// fine: the container name starts with decnet_t_).
+// fine: the container name starts with decnet_t_), but not "." or "..": it
+// fills {decky} in the catalog's volume paths.
 bool is_valid_decky_name(std::string_view s);
 
 // A LAN name: 1-64 characters (code points) of UTF-8 without '/' or control

@@ -93,25 +93,23 @@ Status remove_network(DockerEngine& engine, const std::string& id, const std::st
   EngineResponse r = engine.del("/networks/" + id, "DELETE /networks/{id}");
   if (r.ok() || r.status == 404) return Status::success();
   if (r.status == 403 || r.status == 409) {
-    // Still has endpoints: something outside the topology (an operator's
-    // debug container) is attached. The topology owns the network, so it is
-    // detached by force and the delete retried once.
+    // Still has endpoints: this agent's containers are gone by now, so what
+    // is attached is someone else's (an operator's debug container). It is
+    // never detached behind its owner's back (DESIGN §5): name it instead.
     EngineResponse info = engine.get("/networks/" + id, "GET /networks/{id}");
     json body = info.json();
+    std::string attached;
     if (info.ok() && body.is_object() && body.contains("Containers") &&
         body["Containers"].is_object()) {
       for (const auto& [container, ep] : body["Containers"].items()) {
-        (void)ep;
-        EngineResponse d = engine.post("/networks/" + id + "/disconnect",
-                                       json{{"Container", container}, {"Force", true}},
-                                       "POST /networks/{id}/disconnect");
-        if (!d.ok() && d.status != 404) {
-          return Status::failure("removing network " + name + ": detaching container " +
-                                        container + ": " + d.message());
-        }
+        std::string shown = string_at(ep, "Name");
+        attached += (attached.empty() ? "" : ", ") + (shown.empty() ? container : shown);
       }
-      r = engine.del("/networks/" + id, "DELETE /networks/{id}");
-      if (r.ok() || r.status == 404) return Status::success();
+    }
+    if (!attached.empty()) {
+      return Status::failure("removing network " + name +
+                             ": containers this agent does not own are attached (" + attached +
+                             "); disconnect them and send the teardown again");
     }
   }
   return Status::failure("removing network " + name + ": " + r.message());
@@ -164,25 +162,74 @@ class ImagePuller {
     }
     spdlog::info("pulling image {}", image);
     const auto started = std::chrono::steady_clock::now();
-    EngineResponse r =
-        engine_.post("/images/create?fromImage=" + url_encode(repo) + "&tag=" + url_encode(tag),
-                     nullptr, "POST /images/create");
-    if (!r.ok()) {
-      return Status::failure("pulling image " + image + " failed: " + r.message());
-    }
-    // A 200 only means the stream started; the outcome is in its lines.
-    std::istringstream lines(r.body);
-    for (std::string line; std::getline(lines, line);) {
-      json event = json::parse(line, nullptr, false);
-      if (!event.is_object()) continue;
+    // The pull streams one JSON line per step; no total timeout, only an idle
+    // one, since a real image on a slow link takes minutes. Progress goes to
+    // the log at most once every 10 s.
+    struct Layer {
+      std::int64_t current = 0;
+      std::int64_t total = 0;
+      bool done = false;
+    };
+    std::map<std::string, Layer> layers;
+    std::string failure;
+    auto last_log = started;
+    auto on_line = [&](std::string_view text) {
+      json event = json::parse(text, nullptr, false);
+      if (!event.is_object()) return;
       std::string err = string_at(event, "error");
       if (err.empty() && event.contains("errorDetail")) {
         err = string_at(event["errorDetail"], "message");
       }
-      if (!err.empty() || event.contains("errorDetail")) {
-        return Status::failure("pulling image " + image + " failed: " +
-                                      (err.empty() ? "the engine reported an error" : err));
+      if ((!err.empty() || event.contains("errorDetail")) && failure.empty()) {
+        failure = err.empty() ? "the engine reported an error" : err;
       }
+      const std::string id = string_at(event, "id");
+      const std::string status = string_at(event, "status");
+      if (!id.empty() && status.rfind("Pulling from", 0) != 0) {  // that id is the tag
+        Layer& layer = layers[id];
+        auto detail = event.find("progressDetail");
+        if (status == "Downloading" && detail != event.end() && detail->is_object()) {
+          if (auto c = detail->find("current"); c != detail->end() && c->is_number_integer())
+            layer.current = c->get<std::int64_t>();
+          if (auto t = detail->find("total"); t != detail->end() && t->is_number_integer())
+            layer.total = t->get<std::int64_t>();
+        }
+        if (status == "Download complete" || status == "Pull complete" ||
+            status == "Already exists") {
+          layer.done = true;
+          if (layer.total > 0) layer.current = layer.total;
+        }
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_log >= std::chrono::seconds(10)) {
+        last_log = now;
+        std::int64_t current = 0, total = 0;
+        int done = 0;
+        for (const auto& [lid, l] : layers) {
+          current += l.current;
+          total += l.total;
+          done += l.done ? 1 : 0;
+        }
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - started).count();
+        if (total > 0) {
+          spdlog::info("pulling image {}: {} of {} layers done, {:.1f} of {:.1f} MiB, {} s", image,
+                       done, layers.size(), current / 1048576.0, total / 1048576.0, secs);
+        } else {
+          spdlog::info("pulling image {}: {} of {} layers done, {} s", image, done, layers.size(),
+                       secs);
+        }
+      }
+    };
+    std::atomic<bool> never{false};
+    EngineResponse r = engine_.stream_post(
+        "/images/create?fromImage=" + url_encode(repo) + "&tag=" + url_encode(tag), on_line,
+        engine_.options().pull_idle_timeout, never, "POST /images/create");
+    if (!r.ok()) {
+      return Status::failure("pulling image " + image + " failed: " + r.message());
+    }
+    // A 200 only means the stream started; the outcome is in its lines.
+    if (!failure.empty()) {
+      return Status::failure("pulling image " + image + " failed: " + failure);
     }
     spdlog::info("pulled image {} in {} ms", image,
                  std::chrono::duration_cast<std::chrono::milliseconds>(

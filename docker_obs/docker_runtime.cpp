@@ -36,7 +36,7 @@ class DockerRuntime final : public TopologyRuntime {
       : options_(std::move(options)),
         engine_(std::make_shared<DockerEngine>(
             EngineOptions{options_.socket_path, options_.connect_timeout, options_.call_timeout,
-                          options_.on_engine_call})),
+                          options_.on_engine_call, options_.pull_idle_timeout})),
         observer_(std::make_shared<DockerEngine>(EngineOptions{
                       options_.socket_path, options_.connect_timeout,
                       std::min(options_.call_timeout, kObserveCallTimeout),
@@ -80,7 +80,13 @@ class DockerRuntime final : public TopologyRuntime {
 
   void watch(std::optional<Plan> plan) override { observer_.watch(std::move(plan)); }
   Observation observe() const override { return observer_.observe(); }
-  EngineInfo engine_info() const override { return observer_.engine_info(); }
+  EngineInfo engine_info() const override {
+    EngineInfo info = observer_.engine_info();
+    StreamProgress pulls = engine_->progress();
+    info.pulls_in_progress = pulls.active;
+    info.last_pull_progress = pulls.last_bytes;
+    return info;
+  }
   void on_change(std::function<void()> callback) override {
     observer_.on_change(std::move(callback));
   }

@@ -25,8 +25,11 @@ constexpr int kMinApiMinor = 40;
 // A list of every container on a big host is a few MiB; anything far larger
 // is a broken engine, not data worth holding.
 constexpr std::size_t kMaxBodyBytes = 64u << 20;
-// How often stream_lines looks at its stop flag while the stream is idle.
+// How often a stream looks at its stop flag and idle deadline while idle.
 constexpr int kStreamPollMs = 100;
+// Idle handles kept for reuse; more than the apply parallelism plus the
+// observer's calls would only hold memory and engine connections.
+constexpr std::size_t kMaxPooledHandles = 16;
 
 void curl_init_once() {
   static std::once_flag once;
@@ -38,16 +41,12 @@ void curl_init_once() {
   });
 }
 
-struct CurlEasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
 struct CurlMultiDeleter {
   void operator()(CURLM* m) const { curl_multi_cleanup(m); }
 };
 struct SlistDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
-using EasyPtr = std::unique_ptr<CURL, CurlEasyDeleter>;
 using MultiPtr = std::unique_ptr<CURLM, CurlMultiDeleter>;
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
@@ -201,11 +200,9 @@ struct Transfer {
   std::string content_type;
 };
 
-// Sets what every call needs: the socket, the URL, timeouts, no signals.
-EasyPtr make_handle(const EngineOptions& o, const std::string& url_path, Transfer* t) {
-  EasyPtr h(curl_easy_init());
-  if (!h) return h;
-  CURL* c = h.get();
+// Sets what every call needs on a fresh or reset handle: the socket, the URL,
+// timeouts, no signals.
+void setup_handle(CURL* c, const EngineOptions& o, const std::string& url_path, Transfer* t) {
   curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, o.socket_path.c_str());
   std::string url = "http://localhost" + url_path;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());  // libcurl copies the string
@@ -217,7 +214,6 @@ EasyPtr make_handle(const EngineOptions& o, const std::string& url_path, Transfe
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, capture_api_version);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->api_version_header);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "edge-agent");
-  return h;
 }
 
 }  // namespace
@@ -257,6 +253,53 @@ DockerEngine::DockerEngine(EngineOptions options) : options_(std::move(options))
   curl_init_once();
 }
 
+DockerEngine::~DockerEngine() {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  for (void* h : pool_) curl_easy_cleanup(static_cast<CURL*>(h));
+  pool_.clear();
+}
+
+void* DockerEngine::acquire_handle() {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (!pool_.empty()) {
+      void* h = pool_.back();
+      pool_.pop_back();
+      return h;
+    }
+  }
+  return curl_easy_init();
+}
+
+void DockerEngine::release_handle(void* handle) {
+  if (handle == nullptr) return;
+  auto* c = static_cast<CURL*>(handle);
+  // Forgets every option (they point into the finished call's buffers) but
+  // keeps the live connection for the next call.
+  curl_easy_reset(c);
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (pool_.size() < kMaxPooledHandles) {
+      pool_.push_back(c);
+      return;
+    }
+  }
+  curl_easy_cleanup(c);
+}
+
+std::size_t DockerEngine::pooled_handles() const {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  return pool_.size();
+}
+
+StreamProgress DockerEngine::progress() const {
+  StreamProgress p;
+  p.active = streams_active_.load();
+  p.last_bytes =
+      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_stream_bytes_ns_.load()));
+  return p;
+}
+
 std::string DockerEngine::api_version() const {
   std::lock_guard<std::mutex> lock(mu_);
   return api_version_;
@@ -269,17 +312,17 @@ std::string DockerEngine::engine_version() const {
 
 namespace {
 
-// One plain request/response exchange on a fresh handle.
-EngineResponse perform(const EngineOptions& o, const char* method, const std::string& url_path,
-                       const std::string* body, std::string* api_version_header) {
+// One plain request/response exchange on a borrowed handle.
+EngineResponse perform(CURL* c, const EngineOptions& o, const char* method,
+                       const std::string& url_path, const std::string* body,
+                       std::string* api_version_header) {
   EngineResponse r;
   Transfer t;
-  EasyPtr h = make_handle(o, url_path, &t);
-  if (!h) {
+  if (c == nullptr) {
     r.transport_error = "cannot allocate a curl handle";
     return r;
   }
-  CURL* c = h.get();
+  setup_handle(c, o, url_path, &t);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.call_timeout.count()));
   SlistPtr headers;
   std::string m = method;
@@ -324,16 +367,22 @@ bool DockerEngine::negotiate(std::string* error) {
   auto report = [this](const std::string& route, bool ok, double s) {
     if (options_.on_call) options_.on_call(route, ok, s);
   };
+  auto call = [this](const char* method, const std::string& path, std::string* api_header) {
+    void* h = acquire_handle();
+    EngineResponse r = perform(static_cast<CURL*>(h), options_, method, path, nullptr, api_header);
+    release_handle(h);
+    return r;
+  };
   auto start = std::chrono::steady_clock::now();
   std::string api;
-  EngineResponse ping = perform(options_, "GET", "/_ping", nullptr, &api);
+  EngineResponse ping = call("GET", "/_ping", &api);
   report("GET /_ping", ping.ok(), seconds_since(start));
   if (ping.status == 0) {
     if (error != nullptr) *error = ping.message();
     return false;
   }
   start = std::chrono::steady_clock::now();
-  EngineResponse ver = perform(options_, "GET", "/version", nullptr, nullptr);
+  EngineResponse ver = call("GET", "/version", nullptr);
   report("GET /version", ver.ok(), seconds_since(start));
   std::string engine;
   if (ver.ok()) {
@@ -393,7 +442,10 @@ EngineResponse DockerEngine::request(const char* method, const std::string& path
   if (!negotiate(&error)) {
     r.transport_error = error;
   } else {
-    r = perform(options_, method, "/v" + api_version() + path, body, nullptr);
+    void* h = acquire_handle();
+    r = perform(static_cast<CURL*>(h), options_, method, "/v" + api_version() + path, body,
+                nullptr);
+    release_handle(h);
   }
   if (options_.on_call) options_.on_call(label, r.ok(), seconds_since(start));
   return r;
@@ -417,17 +469,32 @@ EngineResponse DockerEngine::del(const std::string& path, const std::string& rou
 
 namespace {
 
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string describe_duration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
 struct StreamState {
   CURL* handle = nullptr;
   const std::function<void(std::string_view)>* on_line = nullptr;
   std::string pending;     // bytes after the last newline
   std::string error_body;  // body of a non-200 answer
   std::string callback_error;
+  std::int64_t last_bytes_ns = 0;               // when this stream last received bytes
+  std::atomic<std::int64_t>* shared = nullptr;  // the engine's progress() clock
 };
 
 size_t stream_write(char* data, size_t size, size_t nmemb, void* userp) {
   auto* s = static_cast<StreamState*>(userp);
   size_t n = size * nmemb;
+  s->last_bytes_ns = steady_ns();
+  if (s->shared != nullptr) s->shared->store(s->last_bytes_ns);
   long code = 0;
   curl_easy_getinfo(s->handle, CURLINFO_RESPONSE_CODE, &code);
   if (code != 200) {
@@ -455,12 +522,42 @@ size_t stream_write(char* data, size_t size, size_t nmemb, void* userp) {
   return n;
 }
 
+// Headers are bytes from the engine too: they count against the idle timeout.
+size_t stream_header(char*, size_t size, size_t nitems, void* userp) {
+  auto* s = static_cast<StreamState*>(userp);
+  s->last_bytes_ns = steady_ns();
+  if (s->shared != nullptr) s->shared->store(s->last_bytes_ns);
+  return size * nitems;
+}
+
 }  // namespace
 
 EngineResponse DockerEngine::stream_lines(const std::string& path,
                                           const std::function<void(std::string_view line)>& on_line,
                                           const std::atomic<bool>& stop) {
-  const std::string label = route_template("GET", path);
+  // No idle timeout: an events stream is quiet for hours on a quiet host. A
+  // dead engine closes the socket (EOF); a hung one is caught by the caller's
+  // periodic re-list, which has timeouts.
+  return stream("GET", path, on_line, std::chrono::milliseconds(0), stop, "");
+}
+
+EngineResponse DockerEngine::stream_post(const std::string& path,
+                                         const std::function<void(std::string_view line)>& on_line,
+                                         std::chrono::milliseconds idle_timeout,
+                                         const std::atomic<bool>& stop, const std::string& route) {
+  streams_active_.fetch_add(1);
+  last_stream_bytes_ns_.store(steady_ns());  // starting counts as progress
+  EngineResponse r = stream("POST", path, on_line, idle_timeout, stop, route);
+  streams_active_.fetch_sub(1);
+  return r;
+}
+
+EngineResponse DockerEngine::stream(const char* method, const std::string& path,
+                                    const std::function<void(std::string_view line)>& on_line,
+                                    std::chrono::milliseconds idle_timeout,
+                                    const std::atomic<bool>& stop, const std::string& route) {
+  const bool post = std::string_view(method) == "POST";
+  const std::string label = route.empty() ? route_template(method, path) : route;
   auto start = std::chrono::steady_clock::now();
   EngineResponse r;
   auto finish = [&]() {
@@ -475,23 +572,35 @@ EngineResponse DockerEngine::stream_lines(const std::string& path,
     return finish();
   }
   Transfer t;
-  EasyPtr h = make_handle(options_, "/v" + api_version() + path, &t);
+  auto* h = static_cast<CURL*>(acquire_handle());
   MultiPtr m(curl_multi_init());
-  if (!h || !m) {
+  if (h == nullptr || !m) {
+    release_handle(h);
     r.transport_error = "cannot allocate a curl handle";
     return finish();
   }
+  setup_handle(h, options_, "/v" + api_version() + path, &t);
   StreamState st;
-  st.handle = h.get();
+  st.handle = h;
   st.on_line = &on_line;
-  // No total timeout: an events stream is meant to stay open for days. A dead
-  // engine closes the socket (EOF); a hung one is caught by the caller's
-  // periodic re-list, which has timeouts.
-  curl_easy_setopt(h.get(), CURLOPT_WRITEFUNCTION, stream_write);
-  curl_easy_setopt(h.get(), CURLOPT_WRITEDATA, &st);
-  curl_multi_add_handle(m.get(), h.get());
+  st.last_bytes_ns = steady_ns();
+  if (post) st.shared = &last_stream_bytes_ns_;
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stream_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
+  SlistPtr headers;
+  if (post) {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
+    headers.reset(curl_slist_append(headers.release(), "Expect:"));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+  }
+  curl_multi_add_handle(m.get(), h);
 
   bool stopped = false;
+  bool idle = false;
   CURLcode result = CURLE_OK;
   bool done = false;
   while (!done) {
@@ -499,10 +608,16 @@ EngineResponse DockerEngine::stream_lines(const std::string& path,
       stopped = true;
       break;
     }
+    if (idle_timeout.count() > 0 &&
+        steady_ns() - st.last_bytes_ns >
+            std::chrono::duration_cast<std::chrono::nanoseconds>(idle_timeout).count()) {
+      idle = true;
+      break;
+    }
     int running = 0;
     CURLMcode mc = curl_multi_perform(m.get(), &running);
     if (mc != CURLM_OK) {
-      r.transport_error = std::string("Docker events stream: ") + curl_multi_strerror(mc);
+      r.transport_error = "Docker " + label + " stream: " + curl_multi_strerror(mc);
       break;
     }
     int queued = 0;
@@ -515,16 +630,20 @@ EngineResponse DockerEngine::stream_lines(const std::string& path,
     if (done || running == 0) break;
     curl_multi_poll(m.get(), nullptr, 0, kStreamPollMs, nullptr);
   }
-  curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &r.status);
-  curl_multi_remove_handle(m.get(), h.get());
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_multi_remove_handle(m.get(), h);
+  release_handle(h);
 
   if (!st.callback_error.empty()) {
-    r.transport_error = "events line handler failed: " + st.callback_error;
+    r.transport_error = "stream line handler failed: " + st.callback_error;
+  } else if (idle) {
+    r.transport_error = "the Docker engine at " + options_.socket_path + " sent nothing on " +
+                        label + " for " + describe_duration(idle_timeout) + " (idle timeout)";
   } else if (!stopped && result != CURLE_OK && r.transport_error.empty()) {
     r.transport_error =
         describe_transport_error(result, t.errbuf, options_.socket_path,
                                  static_cast<long>(options_.connect_timeout.count()));
-    if (r.status == 200) r.transport_error = "events stream broke: " + r.transport_error;
+    if (r.status == 200) r.transport_error = label + " stream broke: " + r.transport_error;
   }
   if (r.status != 200) {
     r.body = std::move(st.error_body);

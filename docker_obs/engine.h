@@ -1,19 +1,23 @@
 #pragma once
 // Docker Engine API client over the Unix socket (libcurl).
 //
-// Every call has a connect timeout and a total timeout. The API version is
+// Every call has a connect timeout and a total timeout; streams (events,
+// pulls) have none, a pull has an idle timeout instead. The API version is
 // negotiated once (GET /_ping -> "Api-Version" header, or GET /version) and
-// every later path is sent as /v<version>/<path>. Thread-safe: each call uses
-// its own curl easy handle (cheap on a Unix socket), so calls may run in
-// parallel from a pool.
+// every later path is sent as /v<version>/<path>. Thread-safe: calls may run
+// in parallel. Each call borrows a curl easy handle from a small pool and
+// gives it back, so a handle (and its kept-alive connection to the engine)
+// serves many calls instead of being made and freed per call.
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace edge::docker {
 
@@ -36,11 +40,23 @@ struct EngineOptions {
   std::chrono::milliseconds call_timeout{60000};
   // Metrics hook: (call template like "POST /containers/create", ok, seconds).
   std::function<void(const std::string&, bool, double)> on_call;
+  // A pull (stream_post) fails when the engine sends nothing for this long.
+  std::chrono::milliseconds pull_idle_timeout{120000};
+};
+
+// What streams are doing, for a watchdog that must not kill an agent that is
+// busy pulling: how many are open and when any of them last received bytes.
+struct StreamProgress {
+  int active = 0;
+  std::chrono::steady_clock::time_point last_bytes{};  // epoch when none ever did
 };
 
 class DockerEngine {
  public:
   explicit DockerEngine(EngineOptions options);
+  ~DockerEngine();
+  DockerEngine(const DockerEngine&) = delete;
+  DockerEngine& operator=(const DockerEngine&) = delete;
 
   // Negotiates the API version if not yet done. Returns false (and a reason
   // in *error) when the engine is unreachable. Cheap after the first success.
@@ -62,16 +78,42 @@ class DockerEngine {
                               const std::function<void(std::string_view line)>& on_line,
                               const std::atomic<bool>& stop);
 
+  // Streams a POST whose answer is newline-delimited JSON progress (e.g.
+  // /images/create): on_line gets each complete line. No total timeout; the
+  // call fails with a transport error when nothing arrives for
+  // `idle_timeout`, and ends when `stop` becomes true. A non-200 answer is
+  // returned with its body. Every received byte counts as progress().
+  EngineResponse stream_post(const std::string& path,
+                             const std::function<void(std::string_view line)>& on_line,
+                             std::chrono::milliseconds idle_timeout, const std::atomic<bool>& stop,
+                             const std::string& route = "");
+
+  // Open stream_post calls and when one last received bytes. Lock-free.
+  StreamProgress progress() const;
+
+  // Curl handles currently idle in the pool (for tests and /debug).
+  std::size_t pooled_handles() const;
+
   const EngineOptions& options() const { return options_; }
 
  private:
   EngineResponse request(const char* method, const std::string& path, const std::string* body,
                          const std::string& route);
+  EngineResponse stream(const char* method, const std::string& path,
+                        const std::function<void(std::string_view line)>& on_line,
+                        std::chrono::milliseconds idle_timeout, const std::atomic<bool>& stop,
+                        const std::string& route);
+  void* acquire_handle();  // a CURL*, from the pool or new; nullptr when curl cannot allocate
+  void release_handle(void* handle);
 
   EngineOptions options_;
   mutable std::mutex mu_;  // guards api_version_, engine_version_
   std::string api_version_;
   std::string engine_version_;
+  mutable std::mutex pool_mu_;  // guards pool_
+  std::vector<void*> pool_;     // idle CURL* handles
+  std::atomic<int> streams_active_{0};
+  std::atomic<std::int64_t> last_stream_bytes_ns_{0};  // steady_clock, since its epoch
 };
 
 // URL-encodes a string for a query parameter (e.g. a filters JSON).

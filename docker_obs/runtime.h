@@ -40,6 +40,11 @@ struct EngineInfo {
   std::string engine_version;
   bool events_connected = false;
   std::string last_error;
+  // Image pulls streaming right now, and when one last received bytes from
+  // the engine: an apply that holds the lock for long while this moves is
+  // busy pulling, not wedged.
+  int pulls_in_progress = 0;
+  std::chrono::steady_clock::time_point last_pull_progress{};
 };
 
 struct RuntimeOptions {
@@ -47,6 +52,8 @@ struct RuntimeOptions {
   std::string owner;  // this agent's id (kLabelOwner): the only objects it touches
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds call_timeout{60000};
+  // A pull fails when the engine sends nothing for this long (no total timeout).
+  std::chrono::milliseconds pull_idle_timeout{120000};
   int parallelism = 8;  // concurrent engine calls during an apply
   // Observer hook for metrics: every engine call reports its method+route
   // template (e.g. "POST /containers/create"), success, and duration.

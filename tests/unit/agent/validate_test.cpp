@@ -117,6 +117,9 @@ TEST(Validate, NamesTheMastersValidatorAcceptsAndDockerRunsAreAccepted) {
   EXPECT_TRUE(is_valid_decky_name(std::string(64, 'a')));
   EXPECT_FALSE(is_valid_decky_name(std::string(65, 'a')));
   EXPECT_FALSE(is_valid_decky_name("a b"));
+  EXPECT_FALSE(is_valid_decky_name(".."));  // a volume's {decky} must not climb
+  EXPECT_FALSE(is_valid_decky_name("."));
+  EXPECT_TRUE(is_valid_decky_name("..."));
 }
 
 TEST(Validate, LanNamesEqualOnceLowerCasedAreDuplicatesBeyondAscii) {

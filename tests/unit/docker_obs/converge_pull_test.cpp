@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "docker_obs/converge.h"
+#include "tests/support/model.h"
 #include "tests/support/test_support.h"
 #include "tests/unit/docker_obs/fake_engine.h"
 
@@ -22,6 +23,7 @@ using nlohmann::json;
 
 constexpr const char* kId = "0badcafe-1111-4222-8333-444455556666";
 constexpr const char* kImage = "registry.example/base:7";
+constexpr const char* kOwner = edge::testing::kTestOwner;
 
 // One DMZ, three deckies on it, no services.
 Plan three_deckies() {
@@ -36,8 +38,9 @@ Plan three_deckies() {
          {"name", "d" + std::to_string(i)},
          {"services", json::array()},
          {"decky_config", {{"ips_by_lan", {{"dmz", "10.5.0." + std::to_string(10 + i)}}}}}});
+    t["edges"].push_back({{"decky_uuid", "d" + std::to_string(i)}, {"lan_id", "l0"}});
   }
-  return plan_topology(t, {}, kImage);
+  return edge::testing::to_plan(t, {}, kImage, kOwner);
 }
 
 class ConvergeScripted : public ::testing::Test {
@@ -95,8 +98,8 @@ TEST_F(ConvergeScripted, AMissingImageIsPulledOnceAndEveryCreateRetried) {
         "{\"status\":\"Digest: sha256:00\"}\n"
         "{\"status\":\"Status: Downloaded newer image for registry.example/base:7\"}\n");
   });
-  RuntimeStatus st = converge(engine_, three_deckies(), 8);
-  ASSERT_TRUE(st.ok) << st.message;
+  Status st = converge(engine_, three_deckies(), 8);
+  ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(fake_.count("POST /images/create"), 1);
   for (const FakeRequest& r : fake_.requests()) {
     if (FakeEngine::route_of(r) == "POST /images/create") {
@@ -114,23 +117,69 @@ TEST_F(ConvergeScripted, AnErrorInsideTheSuccessfulPullStreamFailsNamingTheImage
                       "{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest "
                       "unknown\"}\n");
   });
-  RuntimeStatus st = converge(engine_, three_deckies(), 8);
-  ASSERT_FALSE(st.ok);
-  EXPECT_EQ(st.message.substr(0, st.message.find(';')),
+  Status st = converge(engine_, three_deckies(), 8);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().substr(0, st.message().find(';')),
             "creating container decnet_t_0badcafe_d0: pulling image registry.example/base:7 "
             "failed: manifest unknown");
   EXPECT_EQ(fake_.count("POST /images/create"), 1);
   EXPECT_EQ(fake_.count("POST /containers/decnet_t_0badcafe_d0/start"), 0);
 }
 
+TEST_F(ConvergeScripted, APullThatStreamsForLongerThanTheCallTimeoutSucceeds) {
+  fake_.on("POST /images/create", [this](int fd, const FakeRequest&) {
+    FakeEngine::start_chunked(fd);
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pulling from base\",\"id\":\"7\"}\n");
+    for (int i = 0; i <= 10 && !fake_.stopping(); ++i) {
+      FakeEngine::send_chunk(fd, "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":" +
+                                     std::to_string(i * 100) +
+                                     ",\"total\":1000},\"id\":\"aaaa\"}\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pull complete\",\"id\":\"aaaa\"}\n");
+    pulled_ = true;
+    FakeEngine::end_chunked(fd);
+  });
+  EngineOptions o;
+  o.socket_path = (dir_.path() / "d.sock").string();
+  o.call_timeout = std::chrono::milliseconds(400);  // the pull takes about 1.1 s
+  o.pull_idle_timeout = std::chrono::milliseconds(1000);
+  DockerEngine engine(o);
+  const auto start = std::chrono::steady_clock::now();
+  Status st = converge(engine, three_deckies(), 8);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+  EXPECT_EQ(fake_.count("POST /images/create"), 1);
+  EXPECT_EQ(fake_.count("POST /containers/decnet_t_0badcafe_d2/start"), 1);
+}
+
+TEST_F(ConvergeScripted, APullThatGoesIdleFailsNamingTheImageAndTheIdleTimeout) {
+  fake_.on("POST /images/create", [this](int fd, const FakeRequest&) {
+    FakeEngine::start_chunked(fd);
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pulling from base\",\"id\":\"7\"}\n");
+    fake_.hold(std::chrono::seconds(10));
+  });
+  EngineOptions o;
+  o.socket_path = (dir_.path() / "d.sock").string();
+  o.pull_idle_timeout = std::chrono::milliseconds(300);
+  DockerEngine engine(o);
+  Status st = converge(engine, three_deckies(), 8);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().substr(0, st.message().find(';')),
+            "creating container decnet_t_0badcafe_d0: pulling image registry.example/base:7 "
+            "failed: the Docker engine at " +
+                o.socket_path + " sent nothing on POST /images/create for 300 ms (idle timeout)");
+  EXPECT_EQ(fake_.count("POST /images/create"), 1);
+}
+
 TEST_F(ConvergeScripted, ARefusedPullFailsOnceForEveryContainerNeedingTheImage) {
   fake_.on("POST /images/create", [](int fd, const FakeRequest&) {
     FakeEngine::reply(fd, 404, R"({"message":"pull access denied for registry.example/base"})");
   });
-  RuntimeStatus st = converge(engine_, three_deckies(), 3);
-  ASSERT_FALSE(st.ok);
+  Status st = converge(engine_, three_deckies(), 3);
+  ASSERT_FALSE(st.ok());
   EXPECT_EQ(
-      st.message,
+      st.message(),
       "creating container decnet_t_0badcafe_d0: pulling image registry.example/base:7 failed: "
       "pull access denied for registry.example/base (HTTP 404 Not Found); "
       "creating container decnet_t_0badcafe_d1: pulling image registry.example/base:7 failed: "
@@ -140,7 +189,7 @@ TEST_F(ConvergeScripted, ARefusedPullFailsOnceForEveryContainerNeedingTheImage) 
   EXPECT_EQ(fake_.count("POST /images/create"), 1);
 }
 
-TEST_F(ConvergeScripted, TeardownDetachesAForeignContainerFromATopologyNetwork) {
+TEST_F(ConvergeScripted, TeardownNeverDetachesAForeignContainerAndNamesIt) {
   fake_.on("GET /networks", [](int fd, const FakeRequest&) {
     FakeEngine::reply(
         fd, 200,
@@ -165,10 +214,14 @@ TEST_F(ConvergeScripted, TeardownDetachesAForeignContainerFromATopologyNetwork) 
     detached = json::parse(r.body) == json{{"Container", "debugbox"}, {"Force", true}};
     FakeEngine::reply(fd, 200, "");
   });
-  RuntimeStatus st = teardown_topology(engine_, kId, 2);
-  ASSERT_TRUE(st.ok) << st.message;
-  EXPECT_EQ(fake_.count("DELETE /networks/n1"), 2);
-  EXPECT_TRUE(detached);
+  Status st = teardown_topology(engine_, kId, kOwner, {kId}, 2);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("containers this agent does not own are attached (debug)"),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(fake_.count("DELETE /networks/n1"), 1);
+  EXPECT_EQ(fake_.count("POST /networks/n1/disconnect"), 0);
+  EXPECT_FALSE(detached);
 }
 
 TEST(ConvergeUnreachable, FailsNamingTheSocket) {
@@ -176,12 +229,12 @@ TEST(ConvergeUnreachable, FailsNamingTheSocket) {
   EngineOptions o;
   o.socket_path = (dir.path() / "absent.sock").string();
   DockerEngine engine(o);
-  RuntimeStatus st = converge(engine, three_deckies(), 2);
-  ASSERT_FALSE(st.ok);
-  EXPECT_EQ(st.message.rfind("the Docker engine at " + o.socket_path + " is unreachable: ", 0), 0u)
-      << st.message;
-  st = teardown_topology(engine, kId, 2);
-  EXPECT_FALSE(st.ok);
+  Status st = converge(engine, three_deckies(), 2);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message().rfind("the Docker engine at " + o.socket_path + " is unreachable: ", 0), 0u)
+      << st.message();
+  st = teardown_topology(engine, kId, kOwner, {kId}, 2);
+  EXPECT_FALSE(st.ok());
 }
 
 }  // namespace

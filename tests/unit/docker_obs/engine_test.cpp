@@ -217,6 +217,154 @@ TEST(DockerEngineCalls, PostsJsonAndReportsEveryCallUnderItsRouteTemplate) {
   EXPECT_EQ(calls, expected);
 }
 
+// Negotiation answered like speak_api, but on connections that stay open.
+void speak_api_keep_alive(FakeEngine& fake) {
+  fake.on("GET /_ping", [](int fd, const FakeRequest&) {
+    FakeEngine::reply_keep_alive(fd, 200, "OK", "Api-Version: 1.41\r\n");
+  });
+  fake.on("GET /version", [](int fd, const FakeRequest&) {
+    FakeEngine::reply_keep_alive(fd, 200, R"({"Version":"20.10.24","ApiVersion":"1.41"})");
+  });
+}
+
+TEST(DockerEngineConnections, ManySequentialCallsReuseOneHandleAndOneConnection) {
+  TempDir dir;
+  FakeEngine fake((dir.path() / "d.sock").string());
+  speak_api_keep_alive(fake);
+  fake.on("GET /containers/json",
+          [](int fd, const FakeRequest&) { FakeEngine::reply_keep_alive(fd, 200, "[]"); });
+  DockerEngine engine(EngineOptions{(dir.path() / "d.sock").string(), milliseconds(500),
+                                    milliseconds(2000), nullptr});
+  for (int i = 0; i < 200; ++i) {
+    EngineResponse r = engine.get("/containers/json");
+    ASSERT_EQ(r.status, 200) << "call " << i << ": " << r.message();
+  }
+  EXPECT_EQ(fake.count("GET /containers/json"), 200);
+  EXPECT_EQ(fake.accepts(), 1);  // /_ping, /version and 200 calls on one connection
+  EXPECT_EQ(engine.pooled_handles(), 1u);
+}
+
+TEST(DockerEngineConnections, ParallelCallsBorrowAtMostOneHandlePerConcurrentCall) {
+  TempDir dir;
+  FakeEngine fake((dir.path() / "d.sock").string());
+  speak_api_keep_alive(fake);
+  fake.on("GET /containers/json",
+          [](int fd, const FakeRequest&) { FakeEngine::reply_keep_alive(fd, 200, "[]"); });
+  DockerEngine engine(EngineOptions{(dir.path() / "d.sock").string(), milliseconds(500),
+                                    milliseconds(2000), nullptr});
+  ASSERT_TRUE(engine.negotiate());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) failures += engine.get("/containers/json").ok() ? 0 : 1;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(fake.count("GET /containers/json"), 200);
+  EXPECT_LE(fake.accepts(), 4);
+  EXPECT_GE(engine.pooled_handles(), 1u);
+  EXPECT_LE(engine.pooled_handles(), 4u);
+}
+
+TEST(DockerEngineConnections, AnEngineThatClosesEachConnectionStillAnswersEveryCall) {
+  TempDir dir;
+  FakeEngine fake((dir.path() / "d.sock").string());
+  speak_api(fake, "1.41");
+  fake.on("GET /containers/json",
+          [](int fd, const FakeRequest&) { FakeEngine::reply(fd, 200, "[]"); });
+  DockerEngine engine(EngineOptions{(dir.path() / "d.sock").string(), milliseconds(500),
+                                    milliseconds(2000), nullptr});
+  for (int i = 0; i < 20; ++i) {
+    EngineResponse r = engine.get("/containers/json");
+    ASSERT_EQ(r.status, 200) << "call " << i << ": " << r.message();
+  }
+  EXPECT_EQ(fake.accepts(), 22);  // /_ping, /version, then one per call
+  EXPECT_EQ(engine.pooled_handles(), 1u);
+}
+
+TEST(DockerEnginePull, AStreamThatKeepsSendingOutlivesTheCallTimeout) {
+  TempDir dir;
+  FakeEngine fake((dir.path() / "d.sock").string());
+  speak_api(fake, "1.41");
+  fake.on("POST /images/create", [&fake](int fd, const FakeRequest&) {
+    FakeEngine::start_chunked(fd);
+    for (int i = 0; i < 8 && !fake.stopping(); ++i) {
+      FakeEngine::send_chunk(
+          fd, "{\"status\":\"Downloading\",\"id\":\"l" + std::to_string(i) + "\"}\n");
+      std::this_thread::sleep_for(milliseconds(150));
+    }
+    FakeEngine::end_chunked(fd);
+  });
+  // call_timeout 300 ms: a buffered call would have failed after two lines.
+  DockerEngine engine(EngineOptions{(dir.path() / "d.sock").string(), milliseconds(500),
+                                    milliseconds(300), nullptr});
+  ASSERT_TRUE(engine.negotiate());
+  EXPECT_EQ(engine.progress().active, 0);
+  std::vector<std::string> lines;
+  std::vector<int> active_during;
+  std::atomic<bool> stop{false};
+  auto start = Clock::now();
+  EngineResponse r = engine.stream_post(
+      "/images/create?fromImage=x",
+      [&](std::string_view l) {
+        lines.emplace_back(l);
+        active_during.push_back(engine.progress().active);
+        EXPECT_LT(elapsed_s(engine.progress().last_bytes), 0.1);
+      },
+      milliseconds(1000), stop);
+  EXPECT_GT(elapsed_s(start), 1.0);
+  EXPECT_EQ(r.status, 200) << r.message();
+  EXPECT_EQ(r.transport_error, "");
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_EQ(lines[7], R"({"status":"Downloading","id":"l7"})");
+  EXPECT_EQ(active_during, std::vector<int>(8, 1));
+  EXPECT_EQ(engine.progress().active, 0);
+}
+
+TEST(DockerEnginePull, AStreamThatGoesIdleFailsAtTheIdleTimeoutWithAClearMessage) {
+  TempDir dir;
+  const std::string sock = (dir.path() / "d.sock").string();
+  FakeEngine fake(sock);
+  speak_api(fake, "1.41");
+  fake.on("POST /images/create", [&fake](int fd, const FakeRequest&) {
+    FakeEngine::start_chunked(fd);
+    FakeEngine::send_chunk(fd, "{\"status\":\"Pulling fs layer\",\"id\":\"l0\"}\n");
+    fake.hold(std::chrono::seconds(10));
+  });
+  DockerEngine engine(EngineOptions{sock, milliseconds(500), milliseconds(5000), nullptr});
+  std::atomic<bool> stop{false};
+  int lines = 0;
+  auto start = Clock::now();
+  EngineResponse r = engine.stream_post(
+      "/images/create?fromImage=x", [&](std::string_view) { ++lines; }, milliseconds(400), stop);
+  double took = elapsed_s(start);
+  EXPECT_GT(took, 0.4);
+  EXPECT_LT(took, 1.5);
+  EXPECT_EQ(lines, 1);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.message(), "the Docker engine at " + sock +
+                             " sent nothing on POST /images/create for 400 ms (idle timeout)");
+  EXPECT_EQ(engine.progress().active, 0);
+}
+
+TEST(DockerEnginePull, ARefusedPullReturnsTheEnginesStatusAndMessage) {
+  TempDir dir;
+  FakeEngine fake((dir.path() / "d.sock").string());
+  speak_api(fake, "1.41");
+  fake.on("POST /images/create", [](int fd, const FakeRequest&) {
+    FakeEngine::reply(fd, 404, R"({"message":"pull access denied for x"})");
+  });
+  DockerEngine engine(EngineOptions{(dir.path() / "d.sock").string(), milliseconds(500),
+                                    milliseconds(2000), nullptr});
+  std::atomic<bool> stop{false};
+  EngineResponse r = engine.stream_post(
+      "/images/create?fromImage=x", [](std::string_view) {}, milliseconds(1000), stop);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.message(), "pull access denied for x (HTTP 404 Not Found)");
+}
+
 TEST(DockerEngineStream, DeliversEachLineEvenWhenSplitAcrossChunks) {
   TempDir dir;
   FakeEngine fake((dir.path() / "d.sock").string());

@@ -1,7 +1,9 @@
 #pragma once
 // A scripted HTTP/1.1 server on a Unix socket, standing in for dockerd where
 // a test needs the engine to misbehave on cue (hang, speak an odd API
-// version, stream events). One request per connection, like the client.
+// version, stream events). reply() closes the connection after its answer;
+// reply_keep_alive() keeps it open for the client's next request, as dockerd
+// does, so a test can see whether the client reuses connections (accepts()).
 //
 // Thread-safety: handlers run on per-connection threads; requests() and
 // count() may be called from the test thread at any time.
@@ -17,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -54,6 +57,11 @@ class FakeEngine {
     ::shutdown(fd_, SHUT_RDWR);
     acceptor_.join();
     ::close(fd_);
+    {
+      // A kept-alive connection waits for a next request: wake its reader.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int c : open_) ::shutdown(c, SHUT_RDWR);
+    }
     std::vector<std::thread> conns;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -81,6 +89,8 @@ class FakeEngine {
     return n;
   }
   bool stopping() const { return stopping_.load(); }
+  // Connections accepted so far.
+  int accepts() const { return accepts_.load(); }
 
   static std::string route_of(const FakeRequest& r) {
     std::string p = r.target.substr(0, r.target.find('?'));
@@ -108,6 +118,15 @@ class FakeEngine {
       if (n <= 0) return;
       off += static_cast<std::size_t>(n);
     }
+  }
+
+  // A whole response that leaves the connection open for the next request.
+  static void reply_keep_alive(int fd, int status, const std::string& body,
+                               const std::string& extra_headers = "") {
+    keep_open() = true;
+    send_all(fd, "HTTP/1.1 " + std::to_string(status) + " X\r\n" + extra_headers +
+                     "Content-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
   }
 
   // Starts a chunked 200 response; send_chunk() then sends pieces of it.
@@ -139,65 +158,84 @@ class FakeEngine {
         if (stopping_) return;
         continue;
       }
+      ++accepts_;
       std::lock_guard<std::mutex> lock(mu_);
-      conns_.emplace_back([this, c] { serve(c); });
+      open_.insert(c);
+      conns_.emplace_back([this, c] {
+        serve(c);
+        std::lock_guard<std::mutex> l(mu_);
+        open_.erase(c);
+        ::close(c);
+      });
     }
   }
 
+  // Answers requests on one connection until the peer closes it.
   void serve(int c) {
     std::string data;
     char buf[4096];
-    std::size_t head_end = std::string::npos;
-    while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
-      ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) {
-        ::close(c);
-        return;
+    while (!stopping_) {
+      std::size_t head_end = std::string::npos;
+      while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        data.append(buf, static_cast<std::size_t>(n));
       }
-      data.append(buf, static_cast<std::size_t>(n));
+      FakeRequest req;
+      std::string line = data.substr(0, data.find("\r\n"));
+      auto sp1 = line.find(' ');
+      auto sp2 = line.find(' ', sp1 + 1);
+      req.method = line.substr(0, sp1);
+      req.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+      std::size_t length = 0;
+      std::string head = data.substr(0, head_end);
+      for (std::size_t pos = 0; (pos = head.find("\r\n", pos)) != std::string::npos;) {
+        pos += 2;
+        std::string h = head.substr(pos, head.find("\r\n", pos) - pos);
+        if (strncasecmp(h.c_str(), "content-length:", 15) == 0) length = std::stoul(h.substr(15));
+      }
+      data.erase(0, head_end + 4);
+      while (data.size() < length) {
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        data.append(buf, static_cast<std::size_t>(n));
+      }
+      req.body = data.substr(0, length);
+      data.erase(0, length);
+      Handler h;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        requests_.push_back(req);
+        auto it = handlers_.find(route_of(req));
+        if (it != handlers_.end()) h = it->second;
+      }
+      keep_open() = false;
+      if (h) {
+        h(c, req);
+      } else {
+        reply(c, 404, R"({"message":"page not found"})");
+      }
+      if (!keep_open()) return;  // closes: the answer may end at EOF
     }
-    FakeRequest req;
-    std::string line = data.substr(0, data.find("\r\n"));
-    auto sp1 = line.find(' ');
-    auto sp2 = line.find(' ', sp1 + 1);
-    req.method = line.substr(0, sp1);
-    req.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::size_t length = 0;
-    std::string head = data.substr(0, head_end);
-    for (std::size_t pos = 0; (pos = head.find("\r\n", pos)) != std::string::npos;) {
-      pos += 2;
-      std::string h = head.substr(pos, head.find("\r\n", pos) - pos);
-      if (strncasecmp(h.c_str(), "content-length:", 15) == 0) length = std::stoul(h.substr(15));
-    }
-    req.body = data.substr(head_end + 4);
-    while (req.body.size() < length) {
-      ssize_t n = ::recv(c, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      req.body.append(buf, static_cast<std::size_t>(n));
-    }
-    Handler h;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      requests_.push_back(req);
-      auto it = handlers_.find(route_of(req));
-      if (it != handlers_.end()) h = it->second;
-    }
-    if (h) {
-      h(c, req);
-    } else {
-      reply(c, 404, R"({"message":"page not found"})");
-    }
-    ::close(c);
+  }
+
+  // Whether the handler that just ran on this connection's thread answered
+  // with reply_keep_alive().
+  static bool& keep_open() {
+    thread_local bool open = false;
+    return open;
   }
 
   std::string path_;
   int fd_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> accepts_{0};
   std::thread acceptor_;
-  mutable std::mutex mu_;  // guards handlers_, requests_, conns_
+  mutable std::mutex mu_;  // guards handlers_, requests_, conns_, open_
   std::map<std::string, Handler> handlers_;
   std::vector<FakeRequest> requests_;
   std::vector<std::thread> conns_;
+  std::set<int> open_;  // connection fds not yet closed
 };
 
 }  // namespace edge::testing
