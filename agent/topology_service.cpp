@@ -75,11 +75,15 @@ TopologyService::TopologyService(std::unique_ptr<store::TopologyStore> store,
                                  docker::ServiceCatalog catalog, Metrics* metrics, Clock clock)
     : store_(std::move(store)),
       runtime_(std::move(runtime)),
-      catalog_(std::move(catalog)),
       metrics_(metrics),
-      clock_(std::move(clock)) {
+      clock_(std::move(clock)),
+      catalog_(std::make_shared<const docker::ServiceCatalog>(std::move(catalog))) {
   std::lock_guard lock(op_mu_);
   refresh_snapshot();
+  watch_snapshot();
+}
+
+void TopologyService::watch_snapshot() {
   auto row = snapshot();
   std::optional<json> watched;
   if (row && !row->hydrated_json.empty() && row->hydrated_json != "{}") {
@@ -91,6 +95,27 @@ TopologyService::TopologyService(std::unique_ptr<store::TopologyStore> store,
     }
   }
   runtime_->watch(watched);
+}
+
+std::shared_ptr<const docker::ServiceCatalog> TopologyService::catalog() const {
+  std::lock_guard lock(snap_mu_);
+  return catalog_;
+}
+
+Status TopologyService::reload_catalog(docker::ServiceCatalog catalog) {
+  std::unique_lock lock(op_mu_, std::defer_lock);
+  while (!lock.try_lock_for(std::chrono::milliseconds(100))) {
+    if (draining_) return Status::failure("the agent is shutting down");
+  }
+  if (draining_) return Status::failure("the agent is shutting down");
+  auto next = std::make_shared<const docker::ServiceCatalog>(std::move(catalog));
+  runtime_->set_catalog(*next);
+  {
+    std::lock_guard snap(snap_mu_);
+    catalog_ = std::move(next);
+  }
+  watch_snapshot();
+  return Status::success();
 }
 
 TopologyService::~TopologyService() = default;
@@ -177,7 +202,7 @@ Reply TopologyService::apply(std::string_view body) {
         detail(400, "master hash '" + clip(master_hash, 80) + "' does not match agent hash '" +
                         local.text + "' — refusing to apply"));
   }
-  auto issues = validate_topology(*hyd, catalog_);
+  auto issues = validate_topology(*hyd, *catalog());
   if (!issues.empty()) {
     return finish("apply", start, detail(400, format_validation_detail(issues)));
   }

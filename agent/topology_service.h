@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/status.h"
 #include "docker_obs/catalog.h"
 #include "docker_obs/runtime.h"
 #include "store/topology_store.h"
@@ -47,6 +48,11 @@ class TopologyService {
   // Row details for /debug/state: blob size and sha256, without the blob.
   nlohmann::json row_summary() const;
 
+  // SIGHUP: swaps the service catalog under the operation lock (an apply in
+  // flight finishes first with the old one), hands it to the runtime and
+  // re-plans the watched topology with it. Fails only while shutting down.
+  Status reload_catalog(docker::ServiceCatalog catalog);
+
   // Called after every apply/teardown ends (success or not): heartbeat nudge.
   void on_operation_end(std::function<void()> callback);
 
@@ -69,11 +75,12 @@ class TopologyService {
   };
   std::shared_ptr<const Row> snapshot() const;
   void refresh_snapshot();  // caller holds op_mu_
+  void watch_snapshot();    // caller holds op_mu_
+  std::shared_ptr<const docker::ServiceCatalog> catalog() const;
   Reply finish(const char* op, std::chrono::steady_clock::time_point start, Reply reply);
 
   std::unique_ptr<store::TopologyStore> store_;  // written only under op_mu_
   std::unique_ptr<docker::TopologyRuntime> runtime_;
-  docker::ServiceCatalog catalog_;
   Metrics* metrics_;  // may be null
   Clock clock_;
 
@@ -82,8 +89,9 @@ class TopologyService {
   std::atomic<bool> busy_{false};
   std::atomic<std::int64_t> busy_since_{0};
 
-  mutable std::mutex snap_mu_;  // guards snapshot_ (pointer swap only)
+  mutable std::mutex snap_mu_;  // guards snapshot_ and catalog_ (pointer swaps only)
   std::shared_ptr<const Row> snapshot_;
+  std::shared_ptr<const docker::ServiceCatalog> catalog_;
 
   std::mutex cb_mu_;  // guards after_op_
   std::function<void()> after_op_;

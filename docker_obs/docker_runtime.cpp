@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "docker_obs/converge.h"
@@ -89,6 +90,11 @@ class DockerRuntime final : public TopologyRuntime {
     observer_.watch(std::move(plan));
   }
 
+  void set_catalog(ServiceCatalog catalog) override {
+    std::lock_guard lock(catalog_mu_);
+    catalog_ = std::move(catalog);
+  }
+
   Observation observe() const override { return observer_.observe(); }
   EngineInfo engine_info() const override { return observer_.engine_info(); }
   void on_change(std::function<void()> callback) override {
@@ -102,7 +108,10 @@ class DockerRuntime final : public TopologyRuntime {
   // agent might not be one. Library exceptions stop here.
   std::optional<Plan> make_plan(const nlohmann::json& hydrated, std::string* error) const {
     try {
-      Plan plan = plan_topology(hydrated, options_.catalog, options_.base_image);
+      std::unique_lock lock(catalog_mu_);
+      const ServiceCatalog catalog = catalog_;
+      lock.unlock();
+      Plan plan = plan_topology(hydrated, catalog, options_.base_image);
       if (plan.topology_id.empty()) {
         *error = "the topology has no id, so it cannot be mapped to Docker objects";
         return std::nullopt;
@@ -115,6 +124,8 @@ class DockerRuntime final : public TopologyRuntime {
   }
 
   const RuntimeOptions options_;
+  mutable std::mutex catalog_mu_;  // guards catalog_
+  ServiceCatalog catalog_ = options_.catalog;
   std::shared_ptr<DockerEngine> engine_;  // apply and teardown
   Observer observer_;                     // its own engine client, shorter timeouts
 };

@@ -77,6 +77,10 @@ class TopologyRuntime {
   // engine objects; only changes what observe() reports.
   virtual void watch(const std::optional<nlohmann::json>& hydrated) = 0;
 
+  // Replaces the service catalog later plans are built from (SIGHUP reload).
+  // Call under the caller's apply lock, then watch() again to re-plan.
+  virtual void set_catalog(ServiceCatalog catalog) = 0;
+
   virtual Observation observe() const = 0;
   virtual EngineInfo engine_info() const = 0;
 

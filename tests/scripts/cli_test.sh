@@ -38,7 +38,7 @@ check "state on an empty dir prints a null row" \
   '[ "$("$AGENT" state --state-dir "$TMP/empty" | jq_py "d[\"topology_id\"]")" = "None" ]'
 
 "$AGENT" run --listen 0.0.0.0:1 --state-dir "$TMP/s0" 2>"$TMP/err0"; rc=$?
-check "plaintext on a non-loopback address refuses to start (exit 2)" '[ $rc -eq 2 ]'
+check "plaintext on a non-loopback address refuses to start (exit 78, EX_CONFIG)" '[ $rc -eq 78 ]'
 check "the refusal says which flags to pass" 'grep -q -- "--tls-cert, --tls-key and --tls-ca" "$TMP/err0"'
 
 cat >"$TMP/config.json" <<JSON
@@ -71,7 +71,7 @@ check "the refusal names the first agent's pid" 'grep -q "pid $A1" "$TMP/a2.log"
 
 printf '{"bogus_key": 1}' >"$TMP/bad.json"
 "$AGENT" run --config "$TMP/bad.json" 2>"$TMP/a3.log"; rc=$?
-check "an unknown config key is refused by name" '[ $rc -eq 2 ] && grep -q bogus_key "$TMP/a3.log"'
+check "an unknown config key is refused by name (exit 78)" '[ $rc -eq 78 ] && grep -q bogus_key "$TMP/a3.log"'
 
 start=$(date +%s%N)
 kill -TERM "$A1"; wait "$A1"; rc=$?
