@@ -274,6 +274,7 @@ void Agent::start() {
     last_status_ = "serving on " + where;
     sd_notify("READY=1\nSTATUS=" + last_status_);
   }
+  update_status();  // what the observer found before READY (e.g. Docker unreachable)
   watchdog_.start();
 }
 
