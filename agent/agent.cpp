@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -71,6 +72,10 @@ Status check_tls_bundle(const Config& c) {
                            "' is not a PEM certificate: " + openssl_reason());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), c.tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      return Status::failure("--tls-key '" + c.tls_key + "' does not match --tls-cert '" +
+                             c.tls_cert + "': " + openssl_reason());
+    }
     return Status::failure("--tls-key '" + c.tls_key +
                            "' is not a PEM private key: " + openssl_reason());
   }
