@@ -1,6 +1,5 @@
 #include "agent/cli.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +15,8 @@
 #include "agent/check.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
+#include "agent/exit_codes.h"
+#include "agent/logging.h"
 #include "store/topology_store.h"
 
 namespace edge {
@@ -170,13 +171,13 @@ int print_state(const Config& config) {
   auto opened = store::TopologyStore::open(config.state_dir, store::OpenMode::kReadOnly);
   if (!opened.status.ok()) {
     std::cerr << "edge-agent state: " << opened.status.message << "\n";
-    return 1;
+    return exit_code::kFailure;
   }
   store::StoreStatus st;
   auto row = opened.store->current(&st);
   if (!st.ok()) {
     std::cerr << "edge-agent state: " << st.message << "\n";
-    return 1;
+    return exit_code::kFailure;
   }
   json out = {{"state_dir", config.state_dir.string()},
               {"topology_id", nullptr},
@@ -208,27 +209,45 @@ int print_hash(const std::string& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
       std::cerr << "edge-agent hash: cannot read '" << file << "'\n";
-      return 1;
+      return exit_code::kFailure;
     }
     text.assign(std::istreambuf_iterator<char>(in), {});
   }
   auto h = canonical_hash(text);
   if (!h.ok) {
     std::cerr << "edge-agent hash: " << h.error << "\n";
-    return 1;
+    return exit_code::kFailure;
   }
   std::cout << h.text << "\n";
   return 0;
 }
 
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("edge-agent");
-  spdlog::set_default_logger(logger);
-  // journald adds its own timestamps; keep the line short and greppable.
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
-  spdlog::set_level(spdlog::level::from_str(level));
-  spdlog::flush_on(spdlog::level::info);
+// A usage error names what was wrong and where to look.
+int usage_error(const std::string& what) {
+  std::cerr << "edge-agent: " << what
+            << "\nRun 'edge-agent --help' for the commands and options.\n";
+  return exit_code::kUsage;
 }
+
+// Extras CLI11 let through (allow_extras): the first one is the bad argument.
+int extras_error(const CLI::App& cmd) {
+  std::string bad = cmd.remaining().front();
+  if (bad.rfind("--", 0) == 0 && bad.find('=') != std::string::npos) bad.erase(bad.find('='));
+  const std::string where = " for '" + cmd.get_name() + "'";
+  if (!bad.empty() && bad.front() == '-')
+    return usage_error("unknown option '" + bad + "'" + where);
+  return usage_error("unexpected argument '" + bad + "'" + where);
+}
+
+constexpr const char* kExitCodesHelp =
+    "Exit codes:\n"
+    "  0   ok (a clean shutdown for run)\n"
+    "  1   runtime failure (store, port, Docker, I/O)\n"
+    "  2   usage error: unknown command or option\n"
+    "  78  configuration error (EX_CONFIG): bad flag value, config file, service catalog,\n"
+    "      TLS bundle that does not load, plaintext HTTP on a non-loopback address;\n"
+    "      systemd does not restart it (RestartPreventExitStatus=78)\n"
+    "SIGHUP reloads the service catalog, the log level and the TLS files.";
 
 }  // namespace
 
@@ -236,7 +255,7 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"edge-agent: materialises the master's topology in the local Docker engine"};
   app.set_version_flag("--version", std::string("edge-agent ") + build::kVersion + " (" +
                                         build::kGitRev + ", committed " + build::kBuildDate + ")");
-  app.require_subcommand(1);
+  app.footer(kExitCodesHelp);
 
   std::string config_file;
   Settings run_settings;
@@ -269,10 +288,26 @@ int run_cli(int argc, char** argv) {
       app.add_subcommand("hash", "print the canonical version hash of a hydrated topology");
   hash->add_option("file", hash_file, "hydrated topology JSON, or - for stdin");
 
+  // The command is named first; anything else there is named back.
+  if (argc < 2) return usage_error("a command is required");
+  const std::string first = argv[1];
+  if (first != "--help" && first != "-h" && first != "--version") {
+    if (first.front() == '-') return usage_error("unknown option '" + first + "'");
+    bool known = false;
+    for (const CLI::App* sub : app.get_subcommands({})) known = known || sub->get_name() == first;
+    if (!known) return usage_error("unknown command '" + first + "'");
+  }
+  for (CLI::App* sub : app.get_subcommands({})) sub->allow_extras();
+
   try {
     app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return usage_error(e.what());
+  }
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->parsed() && !sub->remaining().empty()) return extras_error(*sub);
   }
 
   if (hash->parsed()) return print_hash(hash_file);
@@ -297,17 +332,24 @@ int run_cli(int argc, char** argv) {
   if (state->parsed()) {
     if (!state_settings.resolve(state_config, &config, &error)) {
       std::cerr << "edge-agent state: " << error << "\n";
-      return 2;
+      return exit_code::kConfig;
     }
     return print_state(config);
   }
 
   if (!run_settings.resolve(config_file, &config, &error)) {
     std::cerr << "edge-agent run: " << error << "\n";
-    return 2;
+    return exit_code::kConfig;
   }
   setup_logging(config.log_level);
-  return run_daemon(config);
+  // SIGHUP: the same flags and environment, the config file as it is now.
+  ConfigSource reread = [&run_settings, &config_file]() -> Expected<Config> {
+    Config fresh;
+    std::string why;
+    if (!run_settings.resolve(config_file, &fresh, &why)) return Status(exit_code::kConfig, why);
+    return fresh;
+  };
+  return run_daemon(config, reread);
 }
 
 }  // namespace edge

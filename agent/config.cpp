@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <fstream>
 
 #include "agent/heartbeat.h"
@@ -69,9 +71,15 @@ std::vector<std::string> Config::problems() const {
       out.push_back("TLS needs all three of --tls-cert, --tls-key and --tls-ca (the master's CA)");
     }
     for (const auto* path : {&tls_cert, &tls_key, &tls_ca}) {
-      if (!path->empty() && !std::ifstream(*path).good()) {
-        out.push_back("cannot read TLS file '" + *path + "'");
+      if (path->empty() || std::ifstream(*path).good()) continue;
+      const int err = errno;
+      std::string why = "cannot read TLS file '" + *path + "': " + std::strerror(err);
+      if (err == EACCES) {
+        why += " (the agent runs as uid " + std::to_string(::geteuid()) +
+               "; give its group read access, e.g. chgrp edge-agent '" + *path +
+               "' && chmod 0640 '" + *path + "')";
       }
+      out.push_back(why);
     }
   } else if (!is_loopback_host(listen_host)) {
     out.push_back("refusing to serve plaintext HTTP on " + where +

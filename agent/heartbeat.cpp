@@ -1,12 +1,13 @@
 #include "agent/heartbeat.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
+
+#include "common/text.h"
 
 namespace edge {
 
@@ -20,26 +21,6 @@ constexpr std::chrono::seconds kFailingNudgeGap{1};
 void ensure_curl_global_init() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-bool is_loopback_host(std::string host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::transform(host.begin(), host.end(), host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (host == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6) != 0;
-  return false;
 }
 
 struct UrlParts {
@@ -236,11 +217,12 @@ std::unique_ptr<HttpPoster> make_curl_poster(const TlsFiles& tls) {
 }
 
 HeartbeatLoop::HeartbeatLoop(HeartbeatOptions options, std::unique_ptr<HttpPoster> poster,
-                             BodyProvider body)
+                             BodyProvider body, TimeSource& time)
     : options_(std::move(options)),
       poster_(std::move(poster)),
       body_(std::move(body)),
-      rng_(std::random_device{}()) {}
+      time_(time),
+      rng_(options_.jitter_seed != 0 ? options_.jitter_seed : std::random_device{}()) {}
 
 HeartbeatLoop::~HeartbeatLoop() { stop(); }
 
@@ -250,42 +232,45 @@ void HeartbeatLoop::on_result(ResultCallback cb) {
 }
 
 void HeartbeatLoop::start() {
-  std::lock_guard lock(mutex_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  if (options_.master_url.empty()) {
-    spdlog::info("heartbeat off: no --master-url");
-    return;
+  {
+    std::lock_guard lock(mutex_);
+    if (started_ || stopping_) return;
+    started_ = true;
+    if (options_.master_url.empty()) {
+      spdlog::info("heartbeat off: no --master-url");
+      return;
+    }
+    if (!poster_ || !body_) {
+      spdlog::error("heartbeat off: constructed without a poster or a body provider (a bug)");
+      return;
+    }
+    status_.enabled = true;
+    next_due_ = time_.steady_now();
+    status_.next_due_unix = time_.unix_now();
+    spdlog::info("heartbeat on: {}/swarm/heartbeat every {} ms (+-{:.0f}%)", options_.master_url,
+                 options_.interval.count(), options_.jitter * 100);
   }
-  if (!poster_ || !body_) {
-    spdlog::error("heartbeat off: constructed without a poster or a body provider (a bug)");
-    return;
-  }
-  status_.enabled = true;
-  next_due_ = Clock::now();
-  status_.next_due_unix = unix_now();
-  spdlog::info("heartbeat on: {}/swarm/heartbeat every {} ms (+-{:.0f}%)", options_.master_url,
-               options_.interval.count(), options_.jitter * 100);
-  thread_ = std::thread([this] { run(); });
+  thread_ = OwnedThread("heartbeat", [this] { run(); });
 }
 
 void HeartbeatLoop::stop() {
-  std::thread thread;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    thread = std::move(thread_);
   }
   cancel_ = true;
   cv_.notify_all();
-  if (thread.joinable()) thread.join();
+  // The poster returns within ~200 ms of cancel_; the deadline only bounds a bug.
+  while (!thread_.join_for(std::chrono::seconds(5))) {
+    spdlog::warn("heartbeat thread still running 5 s after stop; waiting for it");
+  }
 }
 
 void HeartbeatLoop::nudge() {
   std::lock_guard lock(mutex_);
   if (!status_.enabled || stopping_ || nudge_pending_) return;  // pending: coalesce
   nudge_pending_ = true;
-  Clock::time_point due = Clock::now() + options_.debounce;
+  Clock::time_point due = time_.steady_now() + options_.debounce;
   // A failing master gets the fresh state on the next backoff retry anyway;
   // nudges (e.g. a flapping container) must not turn into a request storm.
   if (status_.consecutive_failures > 0) due = std::max(due, last_attempt_end_ + kFailingNudgeGap);
@@ -313,8 +298,9 @@ void HeartbeatLoop::run() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       const Clock::time_point due = deadline_locked();
-      if (Clock::now() < due) {
-        cv_.wait_until(lock, due);  // woken early by nudge()/stop(): recompute
+      if (time_.steady_now() < due) {
+        // Woken early by nudge()/stop(): recompute.
+        time_.wait_until(cv_, lock, due, [&] { return stopping_ || deadline_locked() != due; });
         continue;
       }
       nudge_pending_ = false;  // this send carries the state the nudge was about
@@ -323,11 +309,13 @@ void HeartbeatLoop::run() {
       lock.lock();
     }
   } catch (const std::exception& e) {
-    // Nothing in the loop is expected to throw; if it does, say so instead of
-    // dying silently, and show it in /debug/state.
-    spdlog::critical("heartbeat thread stopped after an unexpected error: {}", e.what());
-    std::lock_guard lock(mutex_);
-    status_.last_failure_reason = std::string("heartbeat thread stopped: ") + e.what();
+    // Nothing in the loop is expected to throw; show it in /debug/state too,
+    // then let the thread helper log and count it.
+    {
+      std::lock_guard lock(mutex_);
+      status_.last_failure_reason = std::string("heartbeat thread stopped: ") + e.what();
+    }
+    throw;
   }
 }
 
@@ -354,7 +342,7 @@ void HeartbeatLoop::send_once() {
   if (cancel_) return;  // stopping: a cancelled attempt is neither success nor failure
 
   const bool ok = result.status >= 200 && result.status < 300;
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = time_.steady_now();
   ResultCallback callback;
   int failures_before = 0;
   bool first_success = false, log_non204 = false, reason_changed = false;
@@ -371,14 +359,14 @@ void HeartbeatLoop::send_once() {
       if (result.status != 204 && !seen_non204_ok_) log_non204 = seen_non204_ok_ = true;
       status_.consecutive_failures = 0;
       ++status_.sent_ok;
-      status_.last_success_unix = unix_now();
+      status_.last_success_unix = time_.unix_now();
       wait = jittered(options_.interval);
     } else {
       reason = !result.error.empty() ? result.error : "HTTP " + std::to_string(result.status);
       reason_changed = reason != status_.last_failure_reason;
       ++status_.consecutive_failures;
       ++status_.sent_failed;
-      status_.last_failure_unix = unix_now();
+      status_.last_failure_unix = time_.unix_now();
       status_.last_failure_reason = reason;
       const int doublings = std::min(status_.consecutive_failures - 1, 30);
       Clock::duration backoff = options_.backoff_initial;
@@ -386,8 +374,9 @@ void HeartbeatLoop::send_once() {
       wait = jittered(std::min<Clock::duration>(backoff, options_.interval));
     }
     next_due_ = now + wait;
+    status_.next_wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wait);
     status_.next_due_unix =
-        unix_now() + std::chrono::duration_cast<std::chrono::seconds>(wait).count();
+        time_.unix_now() + std::chrono::duration_cast<std::chrono::seconds>(wait).count();
   }
 
   const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait).count();

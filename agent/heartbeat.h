@@ -14,9 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-#include <thread>
 
 #include "agent/tls_files.h"
+#include "common/clock.h"
+#include "common/thread.h"
 
 namespace edge {
 
@@ -58,6 +59,7 @@ struct HeartbeatOptions {
   std::chrono::milliseconds debounce{250};
   std::chrono::milliseconds request_timeout{10000};
   std::chrono::milliseconds backoff_initial{1000};  // doubles per failure, capped at interval
+  std::uint64_t jitter_seed = 0;                    // 0 = from std::random_device
 };
 
 struct HeartbeatStatus {
@@ -69,10 +71,15 @@ struct HeartbeatStatus {
   std::int64_t next_due_unix = 0;
   int consecutive_failures = 0;
   std::uint64_t sent_ok = 0, sent_failed = 0;
+  // The wait scheduled after the last attempt (interval or backoff, with
+  // jitter); a nudge may cut it short.
+  std::chrono::nanoseconds next_wait{0};
 };
 
-// Owns one thread. All public methods are thread-safe and never block on the
-// network: a slow or dead master delays only the heartbeat thread.
+// Owns one thread ("heartbeat", an OwnedThread). All public methods are
+// thread-safe and never block on the network: a slow or dead master delays
+// only the heartbeat thread. Every wait and every timestamp comes from the
+// injected TimeSource, so a test can move time instead of sleeping.
 class HeartbeatLoop {
  public:
   // body() returns the full heartbeat body {"host_uuid","agent_version","status":{...},
@@ -83,7 +90,8 @@ class HeartbeatLoop {
   using BodyProvider = std::function<nlohmann::json()>;
   using ResultCallback = std::function<void(bool ok, long http_status)>;
 
-  HeartbeatLoop(HeartbeatOptions options, std::unique_ptr<HttpPoster> poster, BodyProvider body);
+  HeartbeatLoop(HeartbeatOptions options, std::unique_ptr<HttpPoster> poster, BodyProvider body,
+                TimeSource& time = real_time());
   ~HeartbeatLoop();  // stops
   HeartbeatLoop(const HeartbeatLoop&) = delete;
   HeartbeatLoop& operator=(const HeartbeatLoop&) = delete;
@@ -104,7 +112,7 @@ class HeartbeatLoop {
   void on_result(ResultCallback cb);
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using Clock = std::chrono::steady_clock;  // time points come from time_
 
   void run();
   void send_once();
@@ -114,10 +122,11 @@ class HeartbeatLoop {
   const HeartbeatOptions options_;
   const std::unique_ptr<HttpPoster> poster_;
   const BodyProvider body_;
+  TimeSource& time_;
   ResultCallback on_result_;  // written before start(), read by the thread only
 
   std::atomic<bool> cancel_{false};
-  std::thread thread_;
+  OwnedThread thread_;   // started and joined by the owner's thread only
   std::mt19937_64 rng_;  // heartbeat thread only
 
   mutable std::mutex mutex_;  // guards everything below

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/thread.h"
+
 namespace edge {
 namespace {
 
@@ -304,6 +306,13 @@ std::string Metrics::render() const {
         drift ? "1" : "0");
   counter("edge_agent_store_errors_total", "Errors reading or writing the topology store.", {},
           CounterFamily{{{Labels{}, store_errors}}});
+  CounterFamily thread_failures;
+  for (const auto& [name, count] : thread_failure_counts()) {
+    thread_failures.series.emplace(Labels{name}, count);
+  }
+  counter("edge_agent_thread_failures_total",
+          "Threads of the agent that stopped on an unexpected error, by thread name.", {"thread"},
+          thread_failures);
   return out;
 }
 

@@ -93,19 +93,19 @@ bool sd_notify(const std::string& state) {
   return true;
 }
 
-Watchdog::Watchdog(std::function<bool()> healthy)
-    : healthy_(std::move(healthy)), interval_(watchdog_interval_from_env()) {}
+Watchdog::Watchdog(std::function<bool()> healthy, TimeSource& time)
+    : healthy_(std::move(healthy)), interval_(watchdog_interval_from_env()), time_(time) {}
 
 Watchdog::~Watchdog() { stop(); }
 
 void Watchdog::start() {
-  if (!enabled() || thread_.joinable()) return;
+  if (!enabled() || thread_.running()) return;
   {
     std::lock_guard lock(mu_);
     stopping_ = false;
   }
   spdlog::info("watchdog: pinging systemd every {} ms while healthy", interval_.count() / 1000);
-  thread_ = std::thread([this] { run(); });
+  thread_ = OwnedThread("watchdog", [this] { run(); });
 }
 
 void Watchdog::stop() {
@@ -114,12 +114,14 @@ void Watchdog::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  while (!thread_.join_for(std::chrono::seconds(5))) {
+    spdlog::warn("watchdog thread still running 5 s after stop (a slow health check?)");
+  }
 }
 
 void Watchdog::run() {
   bool was_healthy = true;
-  auto next = std::chrono::steady_clock::now();
+  auto next = time_.steady_now();
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
@@ -143,10 +145,10 @@ void Watchdog::run() {
     was_healthy = ok;
     // Fixed cadence from the first ping, so a slow check does not stretch it.
     next += interval_;
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = time_.steady_now();
     if (next < now) next = now;
     lock.lock();
-    wake_.wait_until(lock, next, [this] { return stopping_; });
+    time_.wait_until(wake_, lock, next, [this] { return stopping_; });
   }
 }
 

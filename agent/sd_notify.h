@@ -8,7 +8,9 @@
 #include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
+
+#include "common/clock.h"
+#include "common/thread.h"
 
 namespace edge {
 
@@ -30,12 +32,13 @@ bool sd_notify(const std::string& state);
 // is unset or equal to getpid() (the variables are meant for the main
 // process only); otherwise start() does nothing.
 //
-// `healthy` runs on the watchdog thread and must return promptly.
+// `healthy` runs on the watchdog thread ("watchdog", an OwnedThread) and must
+// return promptly. The cadence comes from the injected TimeSource.
 // start()/stop() are for the owning thread; stop() is idempotent and also
 // run by the destructor.
 class Watchdog {
  public:
-  explicit Watchdog(std::function<bool()> healthy);
+  explicit Watchdog(std::function<bool()> healthy, TimeSource& time = real_time());
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -53,11 +56,12 @@ class Watchdog {
 
   const std::function<bool()> healthy_;
   const std::chrono::microseconds interval_;
+  TimeSource& time_;
 
   std::mutex mu_;  // guards stopping_
   std::condition_variable wake_;
   bool stopping_ = false;
-  std::thread thread_;
+  OwnedThread thread_;  // started and joined by the owner only
 };
 
 }  // namespace edge

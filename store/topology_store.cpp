@@ -91,6 +91,27 @@ std::string missing_columns(SQLite::Database& db) {
   return missing.empty() ? "" : "table applied_topology lacks column(s) " + missing;
 }
 
+// Non-empty when the file holds tables but not ours: another program's
+// database at our path (DESIGN §4: moved aside like a corrupt one).
+std::string foreign_tables(SQLite::Database& db) {
+  if (db.tableExists(kTable)) return "";
+  SQLite::Statement q(db,
+                      "SELECT name FROM sqlite_master WHERE type IN ('table','view') AND name NOT "
+                      "LIKE 'sqlite_%' ORDER BY name LIMIT 6");
+  std::string names;
+  int n = 0;
+  while (q.executeStep()) {
+    if (++n > 5) {
+      names += ", ...";
+      break;
+    }
+    names += (names.empty() ? "'" : ", '") + q.getColumn(0).getString() + "'";
+  }
+  if (n == 0) return "";
+  return "a SQLite database that is not an edge-agent store: it has " + names + " but no " +
+         kTable + " table";
+}
+
 std::string schema_too_new_message(const fs::path& path, int version) {
   return fmt::format(
       "topology store {} has schema version {}, but this edge-agent ({}) understands schema "
@@ -206,6 +227,7 @@ DbAttempt open_read_write(const fs::path& path) {
     }
     step = "integrity check";
     if (a.corrupt = integrity_problem(*db); !a.corrupt.empty()) return a;
+    if (a.corrupt = foreign_tables(*db); !a.corrupt.empty()) return a;
     if (db->tableExists(kTable)) {
       // user_version 0 with the table is the master's own (Python) agent's file: adopted.
       if (a.corrupt = missing_columns(*db); !a.corrupt.empty()) return a;
@@ -297,6 +319,7 @@ DbAttempt open_read_only(const fs::path& path) {
     }
     step = "integrity check";
     std::string problem = integrity_problem(*db);
+    if (problem.empty()) problem = foreign_tables(*db);
     if (problem.empty() && db->tableExists(kTable)) problem = missing_columns(*db);
     if (!problem.empty()) {
       a.status = fail(StoreCode::kIo,

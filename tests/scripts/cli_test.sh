@@ -34,11 +34,47 @@ check "hash FILE prints the master's hash" '[ "$("$AGENT" hash "$TMP/topo.json")
 check "hash - reads stdin" '[ "$("$AGENT" hash - < "$TMP/topo.json")" = "$(cat "$TMP/topo.sha")" ]'
 check "hash of broken JSON fails with a reason" '! "$AGENT" hash - <<<"{\"a\":" 2>"$TMP/err" && [ -s "$TMP/err" ]'
 
+# Usage errors name the bad argument, point at --help and exit 2.
+usage() { # usage NAME EXPECTED-MESSAGE ARGS...
+  local name=$1 want=$2; shift 2
+  "$AGENT" "$@" >"$TMP/uout" 2>"$TMP/uerr"; local rc=$?
+  check "$name (exit 2, names it, hints --help)" \
+    '[ $rc -eq 2 ] && grep -qF -- "$want" "$TMP/uerr" && grep -qF -- "--help" "$TMP/uerr"'
+}
+usage "an unknown command is named" "unknown command 'check-config'" check-config
+usage "an unknown top-level option is named" "unknown option '--bogus'" --bogus
+usage "an unknown option of run is named" "unknown option '--bogus' for 'run'" run --bogus
+usage "an unknown option=value of state is named" "unknown option '--bogus' for 'state'" state --bogus=1
+usage "an extra argument of hash is named" "unexpected argument 'b' for 'hash'" hash a b
+usage "no command at all says one is required" "a command is required"
+"$AGENT" --help >"$TMP/help" 2>&1; rc=$?
+check "--help exits 0 and documents the exit codes" \
+  '[ $rc -eq 0 ] && grep -q "^  78  configuration error" "$TMP/help" && grep -q "^  2   usage error" "$TMP/help"'
+
+# Configuration errors exit 78 (EX_CONFIG), which the unit does not restart.
+"$AGENT" run --heartbeat-interval abc 2>"$TMP/cerr"; rc=$?
+check "a bad flag value exits 78 and names the flag" '[ $rc -eq 78 ] && grep -q -- "--heartbeat-interval must be" "$TMP/cerr"'
+printf '{"listen": ' >"$TMP/broken.json"
+"$AGENT" run --config "$TMP/broken.json" 2>"$TMP/cerr"; rc=$?
+check "a config file that is not JSON exits 78 and names it" '[ $rc -eq 78 ] && grep -q "broken.json" "$TMP/cerr"'
+printf '{"ssh": {"image": 5}}' >"$TMP/badcat.json"
+"$AGENT" run --listen 127.0.0.1:0 --state-dir "$TMP/sc" --service-catalog "$TMP/badcat.json" 2>"$TMP/cerr"; rc=$?
+check "a bad service catalog exits 78 and names the file" '[ $rc -eq 78 ] && grep -q "badcat.json" "$TMP/cerr"'
+bash "$SRC/tests/support/make_pki.sh" "$TMP/pki" >/dev/null 2>&1
+"$AGENT" run --listen 127.0.0.1:0 --state-dir "$TMP/st" --tls-cert "$TMP/pki/agent.crt" \
+  --tls-key "$TMP/pki/master.key" --tls-ca "$TMP/pki/ca.crt" 2>"$TMP/cerr"; rc=$?
+check "a TLS key that does not match the cert exits 78 and says so" \
+  '[ $rc -eq 78 ] && grep -q "does not match --tls-cert" "$TMP/cerr"'
+"$AGENT" run --listen 127.0.0.1:0 --state-dir "$TMP/st" --tls-cert "$TMP/pki/agent.crt" \
+  --tls-key "$TMP/nope.key" --tls-ca "$TMP/pki/ca.crt" 2>"$TMP/cerr"; rc=$?
+check "an unreadable TLS file exits 78 with the reason" \
+  '[ $rc -eq 78 ] && grep -q "cannot read TLS file .*nope.key.*: No such file or directory" "$TMP/cerr"'
+
 check "state on an empty dir prints a null row" \
   '[ "$("$AGENT" state --state-dir "$TMP/empty" | jq_py "d[\"topology_id\"]")" = "None" ]'
 
 "$AGENT" run --listen 0.0.0.0:1 --state-dir "$TMP/s0" 2>"$TMP/err0"; rc=$?
-check "plaintext on a non-loopback address refuses to start (exit 2)" '[ $rc -eq 2 ]'
+check "plaintext on a non-loopback address refuses to start (exit 78, EX_CONFIG)" '[ $rc -eq 78 ]'
 check "the refusal says which flags to pass" 'grep -q -- "--tls-cert, --tls-key and --tls-ca" "$TMP/err0"'
 
 cat >"$TMP/config.json" <<JSON
@@ -71,7 +107,7 @@ check "the refusal names the first agent's pid" 'grep -q "pid $A1" "$TMP/a2.log"
 
 printf '{"bogus_key": 1}' >"$TMP/bad.json"
 "$AGENT" run --config "$TMP/bad.json" 2>"$TMP/a3.log"; rc=$?
-check "an unknown config key is refused by name" '[ $rc -eq 2 ] && grep -q bogus_key "$TMP/a3.log"'
+check "an unknown config key is refused by name (exit 78)" '[ $rc -eq 78 ] && grep -q bogus_key "$TMP/a3.log"'
 
 start=$(date +%s%N)
 kill -TERM "$A1"; wait "$A1"; rc=$?

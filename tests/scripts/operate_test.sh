@@ -81,6 +81,16 @@ check "debug: the config carries no key path" '! grep -q tls_key "$TMP/debug.jso
 curl -s "http://127.0.0.1:$PORT/metrics" >"$TMP/metrics.txt"
 check "metrics: the apply was counted" 'grep -q "edge_agent_operations_total{op=\"apply\",outcome=\"ok\"} 1" "$TMP/metrics.txt"'
 
+# Drift appearing and clearing: one log line each, naming what is wrong.
+C="decnet_t_${TID1:0:8}_decky-0"
+docker stop -t 1 "$C" >/dev/null
+for _ in $(seq 1 100); do grep -q "warning drift: .*stopped \[.*$C" "$TMP/agent.log" && break; sleep 0.1; done
+check "a stopped container is one drift warning naming it" \
+  '[ "$(grep -c "warning drift: .*stopped \[.*$C" "$TMP/agent.log")" = 1 ]'
+docker start "$C" >/dev/null
+for _ in $(seq 1 100); do grep -q "info drift cleared: " "$TMP/agent.log" && break; sleep 0.1; done
+check "its restart is one drift-cleared info line" '[ "$(grep -c "info drift cleared: .*$C" "$TMP/agent.log")" = 1 ]'
+
 # A larger superseding apply, interrupted by SIGTERM half-way.
 apply_body "$TMP/t2.json" >"$TMP/body2.json"
 curl -s -o /dev/null --data-binary @"$TMP/body2.json" -H 'Content-Type: application/json' \

@@ -14,10 +14,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "tests/support/test_support.h"
 
 namespace edge {
@@ -198,94 +200,38 @@ class HeartbeatTest : public ::testing::Test {
   static inline bool pki_ok_ = false;
 };
 
-TEST_F(HeartbeatTest, HeartbeatsArriveAtTheIntervalWithTheFullBodyFromAVerifiedClientCert) {
+TEST_F(HeartbeatTest, EveryBeatCarriesTheFullBodyFromAVerifiedClientCert) {
   auto m = master();
   auto o = options(m->url());
-  o.interval = 400ms;
-  auto hb = loop(o);
-  hb->start();
-  ASSERT_TRUE(eventually([&] { return hb->status().sent_ok >= 4; }, 5s));
-  const HeartbeatStatus s = hb->status();
-  hb->stop();
+  o.interval = 30s;
+  ManualTimeSource time;
+  HeartbeatLoop hb(
+      o, make_curl_poster(agent_tls()), [] { return sample_state(); }, time);
+  hb.start();
+  for (std::uint64_t beat = 1; beat <= 3; ++beat) {
+    ASSERT_TRUE(eventually([&] { return hb.status().sent_ok == beat; }, 5s)) << "beat " << beat;
+    ASSERT_TRUE(time.await_waiters(1));
+    time.advance(o.interval);
+  }
+  const HeartbeatStatus s = hb.status();
+  hb.stop();
 
   const auto got = m->received();
-  ASSERT_GE(got.size(), 4u);
+  ASSERT_GE(got.size(), 3u);
   nlohmann::json expected = sample_state();
   expected["host_uuid"] = "host-7f3a";
   expected["agent_version"] = "1.2.3";
-  for (std::size_t i = 0; i < 4; ++i) {
+  for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(nlohmann::json::parse(got[i].body), expected) << "beat " << i;
     EXPECT_EQ(got[i].content_type, "application/json");
     EXPECT_EQ(got[i].peer_cn, "edge-agent");
     EXPECT_EQ(got[i].verify_result, X509_V_OK);
-    if (i > 0) {
-      const auto gap = ms_between(got[i - 1].at, got[i].at);
-      EXPECT_GE(gap, 400) << "beat " << i;
-      EXPECT_LT(gap, 800) << "beat " << i;
-    }
   }
   EXPECT_TRUE(s.enabled);
   EXPECT_EQ(s.sent_failed, 0u);
   EXPECT_EQ(s.last_http_status, 204);
   EXPECT_EQ(s.consecutive_failures, 0);
   EXPECT_GT(s.last_success_unix, 0);
-}
-
-TEST_F(HeartbeatTest,
-       FailuresBackOffExponentiallyAndBeatsResumeAtTheIntervalWhenTheMasterRecovers) {
-  auto m = master();
-  m->respond_with(500);
-  auto o = options(m->url());
-  o.interval = 1000ms;
-  o.backoff_initial = 100ms;
-  auto hb = loop(o);
-  hb->start();
-  ASSERT_TRUE(m->wait_for(5, 5s));  // answers 500 after 0, 100, 200, 400, 800 ms waits
-  m->respond_with(204);
-  ASSERT_TRUE(eventually([&] { return hb->status().sent_ok == 2; }, 5s));
-  hb->stop();
-
-  const auto got = m->received();
-  std::size_t first_ok = 0;
-  while (first_ok < got.size() && got[first_ok].answered == 500) ++first_ok;
-  ASSERT_GE(first_ok, 5u);
-  ASSERT_EQ(got[first_ok].answered, 204);
-  std::int64_t backoff = 100;
-  for (std::size_t i = 1; i <= first_ok; ++i, backoff = std::min<std::int64_t>(backoff * 2, 1000)) {
-    const auto gap = ms_between(got[i - 1].at, got[i].at);
-    EXPECT_GE(gap, backoff) << "attempt " << i;
-    EXPECT_LT(gap, backoff + 400) << "attempt " << i;
-  }
-  // After the recovery the regular interval applies again, not the backoff.
-  const auto resumed_gap = ms_between(got[first_ok].at, got[first_ok + 1].at);
-  EXPECT_GE(resumed_gap, 1000);
-  EXPECT_LT(resumed_gap, 1500);
-
-  const HeartbeatStatus s = hb->status();
-  EXPECT_EQ(s.sent_failed, first_ok);
-  EXPECT_EQ(s.sent_ok, 2u);
-  EXPECT_EQ(s.consecutive_failures, 0);
-  EXPECT_EQ(s.last_http_status, 204);
-  EXPECT_EQ(s.last_failure_reason, "HTTP 500");
-}
-
-TEST_F(HeartbeatTest, BackoffIsCappedAtTheInterval) {
-  auto m = master();
-  m->respond_with(503);
-  auto o = options(m->url());
-  o.interval = 300ms;
-  o.backoff_initial = 100ms;
-  auto hb = loop(o);
-  hb->start();
-  ASSERT_TRUE(m->wait_for(6, 5s));  // waits 100, 200, then 300 (not 400, 800) each time
-  hb->stop();
-
-  const auto got = m->received();
-  for (std::size_t i = 3; i < 6; ++i) {
-    const auto gap = ms_between(got[i - 1].at, got[i].at);
-    EXPECT_GE(gap, 300) << "attempt " << i;
-    EXPECT_LT(gap, 600) << "attempt " << i;
-  }
 }
 
 TEST_F(HeartbeatTest, A403IsRetriedCountedAndReportedWithTheMastersDetail) {
@@ -317,46 +263,6 @@ TEST_F(HeartbeatTest, A403IsRetriedCountedAndReportedWithTheMastersDetail) {
     EXPECT_FALSE(ok);
     EXPECT_EQ(status, 403);
   }
-}
-
-TEST_F(HeartbeatTest, FiveNudgesWithin50msGiveExactlyOnePromptSend) {
-  auto m = master();
-  auto o = options(m->url());
-  o.interval = 60s;
-  o.debounce = 100ms;
-  auto hb = loop(o);
-  hb->start();
-  ASSERT_TRUE(m->wait_for(1, 5s));  // the beat at start
-
-  const auto first_nudge = Clock::now();
-  for (int i = 0; i < 5; ++i) {
-    hb->nudge();
-    std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(m->wait_for(2, 2s));
-  std::this_thread::sleep_for(500ms);  // any extra send would arrive in here
-  const auto got = m->received();
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_GE(ms_between(first_nudge, got[1].at), 100);
-  EXPECT_LT(ms_between(first_nudge, got[1].at), 1000);
-}
-
-TEST_F(HeartbeatTest, ANudgeDuringAnInFlightRequestSendsExactlyOnceMoreAfterIt) {
-  auto m = master();
-  m->delay_answers(400ms);
-  auto o = options(m->url());
-  o.interval = 60s;
-  o.debounce = 50ms;
-  auto hb = loop(o);
-  hb->start();
-  ASSERT_TRUE(eventually([&] { return m->received().size() == 1; }, 5s));  // in flight now
-  hb->nudge();
-  hb->nudge();
-  ASSERT_TRUE(m->wait_for(2, 5s));
-  std::this_thread::sleep_for(600ms);
-  const auto got = m->received();
-  ASSERT_EQ(got.size(), 2u);
-  EXPECT_GE(ms_between(got[0].at, got[1].at), 400);  // only after the first was answered
 }
 
 TEST_F(HeartbeatTest, StopReturnsWithinOneSecondWhileTheMasterHangsAndNothingElseBlocks) {
@@ -527,10 +433,253 @@ TEST(HeartbeatOff, WithoutAMasterUrlTheLoopIsOffAndSendsNothing) {
                    [] { return nlohmann::json::object(); });
   hb.start();
   hb.nudge();
-  std::this_thread::sleep_for(200ms);
-  hb.stop();
+  hb.stop();  // joins whatever was started: nothing can post after this
   EXPECT_FALSE(hb.status().enabled);
   EXPECT_EQ(calls.load(), 0);
+}
+
+// Scheduling, with the manual clock and a scripted poster: every expectation
+// is about when (in the loop's own time) each attempt happens. Time moves
+// only when the test moves it, and only once the loop is parked, so a send
+// that is not due cannot happen, whatever the machine's load.
+class ScriptedPoster : public HttpPoster {
+ public:
+  explicit ScriptedPoster(TimeSource& time) : time_(time) {}
+
+  PostResult post_json(const std::string&, const std::string&, std::chrono::milliseconds,
+                       const std::atomic<bool>& cancel) override {
+    std::unique_lock lock(mu_);
+    at_.push_back(time_.steady_now());
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !held_ || cancel.load(); });
+    if (cancel.load()) return {0, "cancelled"};
+    if (answers_.empty()) return {204, ""};
+    PostResult r = answers_.front();
+    if (answers_.size() > 1) answers_.erase(answers_.begin());  // the last one repeats
+    return r;
+  }
+
+  void answer(std::vector<PostResult> answers) {
+    std::lock_guard lock(mu_);
+    answers_ = std::move(answers);
+  }
+  void hold(bool held) {
+    std::lock_guard lock(mu_);
+    held_ = held;
+    changed_.notify_all();
+  }
+  // Blocks (real time, bounded) until n attempts have been made.
+  bool await_calls(std::size_t n) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, 10s, [&] { return at_.size() >= n; });
+  }
+  std::vector<TimeSource::SteadyTime> calls() {
+    std::lock_guard lock(mu_);
+    return at_;
+  }
+
+ private:
+  TimeSource& time_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<TimeSource::SteadyTime> at_;
+  std::vector<PostResult> answers_;
+  bool held_ = false;
+};
+
+class HeartbeatSchedule : public ::testing::Test {
+ protected:
+  HeartbeatOptions opts() {
+    HeartbeatOptions o;
+    o.master_url = "http://127.0.0.1:1";
+    o.host_uuid = "host-1";
+    o.agent_version = "1.0";
+    o.interval = 30s;
+    o.jitter = 0;
+    o.debounce = 250ms;
+    o.backoff_initial = 1s;
+    return o;
+  }
+  void start(const HeartbeatOptions& o) {
+    auto p = std::make_unique<ScriptedPoster>(time);
+    poster = p.get();
+    hb = std::make_unique<HeartbeatLoop>(
+        o, std::move(p), [] { return nlohmann::json::object(); }, time);
+    hb->start();
+  }
+  // Waits until the n-th attempt has been made and the loop is parked again
+  // (its next deadline computed), so the test may move time.
+  void settle(std::size_t n) {
+    ASSERT_TRUE(poster->await_calls(n)) << "attempt " << n << " never came";
+    ASSERT_TRUE(time.await_waiters(1)) << "the loop did not park after attempt " << n;
+  }
+  std::chrono::milliseconds since_start(std::size_t i) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(poster->calls().at(i) - t0);
+  }
+
+  ManualTimeSource time;
+  const TimeSource::SteadyTime t0 = time.steady_now();
+  ScriptedPoster* poster = nullptr;
+  std::unique_ptr<HeartbeatLoop> hb;
+};
+
+TEST_F(HeartbeatSchedule, BeatsGoOutAtStartAndThenExactlyEveryInterval) {
+  start(opts());
+  settle(1);
+  for (std::size_t n = 2; n <= 4; ++n) {
+    time.advance(30s - 1ms);
+    EXPECT_EQ(poster->calls().size(), n - 1) << "a beat came before its interval";
+    time.advance(1ms);
+    settle(n);
+  }
+  EXPECT_EQ(since_start(0), 0ms);
+  EXPECT_EQ(since_start(1), 30s);
+  EXPECT_EQ(since_start(2), 60s);
+  EXPECT_EQ(since_start(3), 90s);
+  EXPECT_EQ(hb->status().sent_ok, 4u);
+}
+
+TEST_F(HeartbeatSchedule, JitterKeepsEveryWaitWithinTenPercentOfTheIntervalAndVariesIt) {
+  auto o = opts();
+  o.jitter = 0.1;
+  o.jitter_seed = 42;
+  start(o);
+  settle(1);
+  std::set<std::int64_t> waits;
+  for (std::size_t n = 2; n <= 20; ++n) {
+    const auto wait = hb->status().next_wait;
+    EXPECT_GE(wait, 27s);
+    EXPECT_LE(wait, 33s);
+    waits.insert(wait.count());
+    time.advance(std::chrono::duration_cast<std::chrono::milliseconds>(wait) - 1ms);
+    EXPECT_EQ(poster->calls().size(), n - 1) << "a beat came before its jittered wait";
+    time.advance(2ms);
+    settle(n);
+  }
+  EXPECT_GT(waits.size(), 10u) << "jitter did not vary the waits";
+}
+
+TEST_F(HeartbeatSchedule, NudgesWithinTheDebounceCoalesceIntoOneSendAfterIt) {
+  start(opts());
+  settle(1);
+  for (int i = 0; i < 5; ++i) {
+    hb->nudge();
+    time.advance(10ms);
+  }
+  time.advance(250ms - 50ms - 1ms);  // 1 ms before the first nudge's debounce ends
+  EXPECT_EQ(poster->calls().size(), 1u);
+  time.advance(1ms);
+  settle(2);
+  EXPECT_EQ(since_start(1), 250ms);
+  // The nudges were all served by that one send: the next is a regular beat.
+  EXPECT_EQ(hb->status().next_wait, 30s);
+  time.advance(30s - 1ms);
+  EXPECT_EQ(poster->calls().size(), 2u);
+  time.advance(1ms);
+  settle(3);
+  EXPECT_EQ(since_start(2), 250ms + 30s);
+}
+
+TEST_F(HeartbeatSchedule, ANudgeDuringAnInFlightRequestSendsExactlyOnceMoreAfterIt) {
+  start(opts());
+  settle(1);
+  poster->hold(true);
+  hb->nudge();
+  time.advance(250ms);
+  ASSERT_TRUE(poster->await_calls(2));  // in flight, held
+  hb->nudge();
+  hb->nudge();
+  time.advance(5s);  // the request takes 5 s: the nudges' debounce is over when it ends
+  poster->hold(false);
+  settle(3);  // so the one extra send goes out at once, with the state after the first
+  EXPECT_EQ(since_start(1), 250ms);
+  EXPECT_EQ(since_start(2), 5s + 250ms);
+  EXPECT_EQ(hb->status().next_wait, 30s);
+  time.advance(30s - 1ms);
+  EXPECT_EQ(poster->calls().size(), 3u) << "the two nudges gave more than one send";
+}
+
+TEST_F(HeartbeatSchedule, FailuresBackOffDoublingUpToTheIntervalAndResumeItOnSuccess) {
+  auto o = opts();
+  o.interval = 10s;
+  poster = nullptr;
+  start(o);
+  // The first attempt already went out with the default answer; script the rest.
+  settle(1);
+  poster->answer({{500, "HTTP 500"},
+                  {500, "HTTP 500"},
+                  {500, "HTTP 500"},
+                  {500, "HTTP 500"},
+                  {500, "HTTP 500"},
+                  {500, "HTTP 500"},
+                  {204, ""}});
+  time.advance(10s);
+  std::vector<std::chrono::seconds> expected{1s, 2s, 4s, 8s, 10s, 10s};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    settle(i + 2);
+    EXPECT_EQ(hb->status().next_wait, expected[i]) << "after failure " << i + 1;
+    EXPECT_EQ(hb->status().consecutive_failures, static_cast<int>(i + 1));
+    time.advance(expected[i] - 1ms);
+    EXPECT_EQ(poster->calls().size(), i + 2) << "a retry came before its backoff";
+    time.advance(1ms);
+  }
+  settle(8);
+  const HeartbeatStatus s = hb->status();
+  EXPECT_EQ(s.consecutive_failures, 0);
+  EXPECT_EQ(s.sent_failed, 6u);
+  EXPECT_EQ(s.sent_ok, 2u);
+  EXPECT_EQ(s.next_wait, 10s);
+  EXPECT_EQ(s.last_failure_reason, "HTTP 500");
+}
+
+TEST_F(HeartbeatSchedule, ForbiddenAndNotFoundAreRetriedWithBackoffLikeAnyFailure) {
+  auto o = opts();
+  std::mutex mu;
+  std::vector<std::pair<bool, long>> results;
+  poster = nullptr;
+  auto p = std::make_unique<ScriptedPoster>(time);
+  poster = p.get();
+  poster->answer({{403, "HTTP 403: unknown host"}, {404, "HTTP 404: Not Found"}, {204, ""}});
+  hb = std::make_unique<HeartbeatLoop>(
+      o, std::move(p), [] { return nlohmann::json::object(); }, time);
+  hb->on_result([&](bool ok, long status) {
+    std::lock_guard lock(mu);
+    results.emplace_back(ok, status);
+  });
+  hb->start();
+  settle(1);
+  EXPECT_EQ(hb->status().last_http_status, 403);
+  EXPECT_EQ(hb->status().last_failure_reason, "HTTP 403: unknown host");
+  EXPECT_EQ(hb->status().next_wait, 1s);
+  time.advance(1s);
+  settle(2);
+  EXPECT_EQ(hb->status().last_http_status, 404);
+  EXPECT_EQ(hb->status().next_wait, 2s);
+  time.advance(2s);
+  settle(3);
+  EXPECT_EQ(since_start(1), 1s);
+  EXPECT_EQ(since_start(2), 3s);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(results, (std::vector<std::pair<bool, long>>{{false, 403}, {false, 404}, {true, 204}}));
+}
+
+TEST_F(HeartbeatSchedule, WhileFailingANudgeWaitsAtLeastOneSecondAfterTheLastAttempt) {
+  auto o = opts();
+  poster = nullptr;
+  auto p = std::make_unique<ScriptedPoster>(time);
+  poster = p.get();
+  poster->answer({{0, "connection refused"}});
+  o.backoff_initial = 20s;
+  hb = std::make_unique<HeartbeatLoop>(
+      o, std::move(p), [] { return nlohmann::json::object(); }, time);
+  hb->start();
+  settle(1);
+  hb->nudge();
+  time.advance(999ms);
+  EXPECT_EQ(poster->calls().size(), 1u);
+  time.advance(1ms);
+  settle(2);
+  EXPECT_EQ(since_start(1), 1s);
 }
 
 }  // namespace

@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/thread.h"
 #include "tests/support/test_support.h"
 
 namespace {
@@ -305,6 +307,21 @@ TEST(Metrics, RenderIsAcceptedByThePrometheusReferenceParser) {
   EXPECT_TRUE(has("gauge edge_agent_drift {} 1.0")) << parsed;
   EXPECT_TRUE(has("counter edge_agent_store_errors_total {} 1.0")) << parsed;
   EXPECT_TRUE(has("counter edge_agent_heartbeats_total {outcome=ok} 1.0")) << parsed;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Metrics, AThreadThatDiesOnAnExceptionIsCountedUnderItsName) {
+  Metrics m("1", "r");
+  EXPECT_NE(m.render().find("# TYPE edge_agent_thread_failures_total counter\n"),
+            std::string::npos);
+  const std::string series = R"(edge_agent_thread_failures_total{thread="metrics-unit"})";
+  EXPECT_EQ(sample(m.render(), series), "<absent>");
+  edge::OwnedThread t("metrics-unit", [] { throw std::runtime_error("boom"); });
+  ASSERT_TRUE(t.join_for(std::chrono::seconds(10)));
+  EXPECT_EQ(sample(m.render(), series), "1");
 }
 
 }  // namespace

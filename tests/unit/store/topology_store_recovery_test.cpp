@@ -164,6 +164,32 @@ TEST(TopologyStoreRecovery, ATableMissingColumnsIsMovedAsideRatherThanFailingEve
   expect_moved_aside_and_empty(dir.path(), bytes);
 }
 
+TEST(TopologyStoreRecovery, AValidSqliteFileThatIsNotOursIsMovedAsideAndTheStoreStartsEmpty) {
+  TempDir dir;
+  {
+    SQLite::Database raw(dir.path() / "topology.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)");
+    raw.exec("INSERT INTO users(name) VALUES ('alice')");
+  }
+  const std::string bytes = read_file(dir.path() / "topology.db");
+  expect_moved_aside_and_empty(dir.path(), bytes);
+}
+
+TEST(TopologyStoreRecovery, ReadOnlyModeNamesTheForeignTablesOfAFileThatIsNotOurs) {
+  TempDir dir;
+  {
+    SQLite::Database raw(dir.path() / "topology.db", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("CREATE TABLE users(id INTEGER PRIMARY KEY)");
+  }
+  OpenResult r = TopologyStore::open(dir.path(), OpenMode::kReadOnly);
+  EXPECT_EQ(r.status.code, StoreCode::kIo);
+  EXPECT_EQ(r.store, nullptr);
+  EXPECT_NE(
+      r.status.message.find("not an edge-agent store: it has 'users' but no applied_topology"),
+      std::string::npos)
+      << r.status.message;
+}
+
 TEST(TopologyStoreRecovery, ReadOnlyModeReportsACorruptFileAsIoAndChangesNothing) {
   TempDir dir;
   const std::string garbage(4096, 'g');
