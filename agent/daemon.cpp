@@ -16,6 +16,7 @@
 #include "agent/http_server.h"
 #include "agent/metrics.h"
 #include "agent/sd_notify.h"
+#include "agent/tls_credentials.h"
 #include "agent/topology_service.h"
 
 namespace edge {
@@ -64,6 +65,8 @@ json config_summary(const Config& c, bool tls) {
           {"tls_cert", c.tls_cert},
           {"tls_ca", c.tls_ca},
           {"max_body_bytes", c.max_body_bytes},
+          {"max_memory", c.max_memory},
+          {"master_identity", c.master_identity},
           {"config_file", c.config_file},
           {"log_level", c.log_level}};  // the key path is never shown
 }
@@ -126,22 +129,38 @@ int run_daemon(const Config& config) {
   TopologyService service(std::move(opened.store), docker::make_docker_runtime(rt), catalog,
                           &metrics, unix_now);
 
+  // One TLS bundle for serving and for the heartbeat: a reload (file change,
+  // or TlsCredentials::reload() on SIGHUP) switches both.
+  std::shared_ptr<TlsCredentials> tls_credentials;
+  if (config.tls_enabled()) {
+    auto loaded = TlsCredentials::load({config.tls_cert, config.tls_key, config.tls_ca}, &metrics);
+    if (!loaded) {
+      spdlog::critical("{}", loaded.error().message());
+      return 2;
+    }
+    tls_credentials = *loaded;
+    if (config.master_identity.empty()) {
+      spdlog::warn(
+          "no --master-identity: ANY certificate the CA signed (every agent's included) may "
+          "apply and tear down topologies here; set --master-identity decnet-master");
+    }
+  }
+
   HeartbeatOptions hb_opts;
   hb_opts.master_url = config.master_url;
   hb_opts.host_uuid = config.host_uuid;
   hb_opts.agent_version = build::kVersion;
   hb_opts.interval = std::chrono::seconds(config.heartbeat_interval_s);
-  HeartbeatLoop heartbeat(hb_opts,
-                          make_curl_poster({config.tls_cert, config.tls_key, config.tls_ca}), [&] {
-                            auto info = service.runtime().engine_info();
-                            return json{{"status",
-                                         {{"agent", "edge-agent"},
-                                          {"uptime_s", unix_now() - started_unix},
-                                          {"docker_reachable", info.reachable},
-                                          {"docker_api_version", info.api_version},
-                                          {"applying", service.busy()}}},
-                                        {"topology", service.state()}};
-                          });
+  HeartbeatLoop heartbeat(hb_opts, make_curl_poster(tls_credentials), [&] {
+    auto info = service.runtime().engine_info();
+    return json{{"status",
+                 {{"agent", "edge-agent"},
+                  {"uptime_s", unix_now() - started_unix},
+                  {"docker_reachable", info.reachable},
+                  {"docker_api_version", info.api_version},
+                  {"applying", service.busy()}}},
+                {"topology", service.state()}};
+  });
   heartbeat.on_result([&metrics](bool ok, long) { metrics.heartbeat(ok ? "ok" : "error"); });
   service.on_operation_end([&heartbeat] { heartbeat.nudge(); });
   service.runtime().on_change([&] {
@@ -154,10 +173,10 @@ int run_daemon(const Config& config) {
   ServerOptions so;
   so.host = config.listen_host;
   so.port = config.listen_port;
-  so.tls_cert = config.tls_cert;
-  so.tls_key = config.tls_key;
-  so.tls_ca = config.tls_ca;
+  so.tls = tls_credentials;
+  so.master_identity = config.master_identity;
   so.max_body_bytes = config.max_body_bytes;
+  so.max_memory = config.max_memory;
   HttpHandlers handlers;
   handlers.apply = [&](std::string_view body) { return service.apply(body); };
   handlers.teardown = [&](std::string_view body) { return service.teardown(body); };
