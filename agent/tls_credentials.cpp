@@ -98,6 +98,18 @@ Expected<std::shared_ptr<const TlsBundle>> make_tls_bundle(std::string cert_pem,
   }
   ctx->use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
   if (ec) {
+    // OpenSSL refuses a key that does not match the certificate here too;
+    // tell the two apart, they need different fixes.
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), &BIO_free);
+    EVP_PKEY* parsed =
+        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+    ERR_clear_error();
+    if (parsed != nullptr) {
+      EVP_PKEY_free(parsed);
+      return Status::failure("--tls-key '" + where.key + "' does not match --tls-cert '" +
+                             where.cert + "'");
+    }
     return Status::failure("cannot load --tls-key '" + where.key + "': " + ec.message());
   }
   if (SSL_CTX_check_private_key(native) != 1) {
