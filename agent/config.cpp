@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "agent/heartbeat.h"
+#include "agent/http_server.h"
 #include "agent/tls_credentials.h"
 
 namespace edge {
@@ -86,10 +87,11 @@ std::vector<std::string> Config::problems() const {
   } else if (id->pinned() && !tls_enabled()) {
     out.push_back("--master-identity needs TLS: pass --tls-cert, --tls-key and --tls-ca");
   }
-  if (max_memory < 4 * max_body_bytes) {
-    out.push_back("--max-memory (" + std::to_string(max_memory) +
-                  " bytes) must be at least 4 x --max-body-bytes (" +
-                  std::to_string(4 * max_body_bytes) + ") so one largest body can be parsed");
+  if (max_memory < kBodyCostFactor * max_body_bytes) {
+    out.push_back("--max-memory (" + std::to_string(max_memory) + " bytes) must be at least " +
+                  std::to_string(kBodyCostFactor) + " x --max-body-bytes (" +
+                  std::to_string(kBodyCostFactor * max_body_bytes) +
+                  ") so one largest body can be read and parsed");
   }
   if (heartbeat_interval_s < 1 || heartbeat_interval_s > 3600) {
     out.push_back("--heartbeat-interval must be between 1 and 3600 seconds");
