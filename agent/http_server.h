@@ -58,9 +58,9 @@ struct ServerOptions {
   // Admission budget for request bodies in flight: each body is charged
   // kBodyCostFactor x its size (buffer + parse) while it is read and handled.
   std::size_t max_memory = 512u << 20;
-  int max_connections = 4096;  // also capped by RLIMIT_NOFILE
+  int max_connections = 4096;          // also capped by RLIMIT_NOFILE
   int max_connections_per_peer = 256;  // a master needs few; wrk -c256 fits
-  int handler_threads = 2;  // apply/teardown pool
+  int handler_threads = 2;             // apply/teardown pool
   int max_concurrent_parses = 2;
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds header_timeout{10000};
