@@ -17,6 +17,7 @@
 #include "agent/exit_codes.h"
 #include "agent/health.h"
 #include "agent/logging.h"
+#include "agent/tls_credentials.h"
 
 namespace edge {
 namespace {
@@ -37,6 +38,8 @@ json config_summary(const Config& c, bool tls) {
           {"tls_ca", c.tls_ca},
           {"max_body_bytes", c.max_body_bytes},
           {"config_file", c.config_file},
+          {"max_memory", c.max_memory},
+          {"master_identity", c.master_identity},
           {"log_level", c.log_level}};  // the key path is never shown
 }
 
@@ -135,13 +138,19 @@ Expected<std::unique_ptr<Agent>> Agent::create(Config config, ConfigSource rerea
                                          std::move(opened.store), std::move(*catalog),
                                          std::move(*agent_id)));
   const Config& c = agent->config_;
+  if (!agent->tls_error_.empty()) return Status(exit_code::kConfig, agent->tls_error_);
+  if (c.tls_enabled() && c.master_identity.empty()) {
+    spdlog::warn(
+        "no --master-identity: ANY certificate the CA signed (every agent's included) may apply "
+        "and tear down topologies here; set --master-identity decnet-master");
+  }
   ServerOptions so;
   so.host = c.listen_host;
   so.port = c.listen_port;
-  so.tls_cert = c.tls_cert;
-  so.tls_key = c.tls_key;
-  so.tls_ca = c.tls_ca;
+  so.tls = agent->tls_;
+  so.master_identity = c.master_identity;
   so.max_body_bytes = c.max_body_bytes;
+  so.max_memory = c.max_memory;
   std::string error;
   agent->server_ = HttpServer::create(so, agent->handlers(), &error);
   if (!agent->server_) return Status(exit_code::kFailure, error);
@@ -175,9 +184,20 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
   hb.host_uuid = config_.host_uuid;
   hb.agent_version = build::kVersion;
   hb.interval = std::chrono::seconds(config_.heartbeat_interval_s);
-  heartbeat_ = std::make_unique<HeartbeatLoop>(
-      hb, make_curl_poster({config_.tls_cert, config_.tls_key, config_.tls_ca}),
-      [this] { return heartbeat_body(); }, time_);
+  // One TLS bundle for serving and for the heartbeat: a reload (a file
+  // change, or SIGHUP) switches both; requests in flight keep the old one.
+  if (config_.tls_enabled()) {
+    auto loaded = TlsCredentials::load({config_.tls_cert, config_.tls_key, config_.tls_ca},
+                                       &metrics_);
+    if (loaded) {
+      tls_ = *loaded;
+      tls_reload_ = [tls = tls_] { return tls->reload(); };
+    } else {
+      tls_error_ = loaded.error().message();
+    }
+  }
+  heartbeat_ = std::make_unique<HeartbeatLoop>(hb, make_curl_poster(tls_),
+                                               [this] { return heartbeat_body(); }, time_);
   heartbeat_->on_result([this](bool ok, long) {
     metrics_.heartbeat(ok ? "ok" : "error");
     update_status();

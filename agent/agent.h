@@ -33,6 +33,8 @@
 
 namespace edge {
 
+class TlsCredentials;
+
 // Reads the configuration again for a reload (the same flags and
 // environment, the config file as it is now).
 using ConfigSource = std::function<Expected<Config>()>;
@@ -120,6 +122,8 @@ class Agent {
   std::uint64_t reloads_done_ = 0;
   std::string log_level_;
   std::function<Status()> tls_reload_;
+  std::shared_ptr<TlsCredentials> tls_;  // null without TLS; shared with server and heartbeat
+  std::string tls_error_;                // why the bundle did not load (create() refuses)
 
   mutable std::mutex status_mu_;  // guards last_drift_, last_status_
   nlohmann::json last_drift_ = nlohmann::json::object();

@@ -61,7 +61,8 @@ class Settings {
              {"tls-key", "agent private key (PEM)"},
              {"tls-ca", "the master's CA: verifies the master's client and server certs"},
              {"log-level", "trace|debug|info|warn|error|critical (default info)"},
-             {"max-body-bytes", "largest accepted request body (default 16 MiB)"}}) {
+             {"max-body-bytes", "largest accepted request body (default 16 MiB)"},
+             {"max-memory", "memory ceiling for request bodies in flight (default 512 MiB)"}}) {
       items_.push_back(Setting{flag, help, "", nullptr});
     }
   }
@@ -70,6 +71,13 @@ class Settings {
     for (auto& s : items_) {
       if (only.size() > 0 && std::find(only.begin(), only.end(), s.flag) == only.end()) continue;
       s.option = cmd->add_option("--" + s.flag, s.value, s.help)->envname(s.env());
+    }
+    if (only.size() == 0) {
+      identity_option_ = cmd->add_option("--master-identity", identities_,
+                                         "NAME|sha256:HEX the master's client certificate must "
+                                         "show (repeatable; env: comma-separated)")
+                             ->envname("EDGE_AGENT_MASTER_IDENTITY")
+                             ->delimiter(',');
     }
   }
 
@@ -90,6 +98,14 @@ class Settings {
         return false;
       }
       for (const auto& [k, v] : file.items()) {
+        if (k == "master_identity") {
+          if (!read_identities(v, &file_identities_)) {
+            *error = "--config '" + config_file +
+                     "': 'master_identity' must be a string or an array of strings";
+            return false;
+          }
+          continue;
+        }
         if (find_key(k) == nullptr) {
           *error = "--config '" + config_file + "': unknown key '" + k + "'";
           return false;
@@ -111,6 +127,8 @@ class Settings {
       if (given && !apply(s, out, error)) return false;
     }
     if (out->state_dir.empty()) out->state_dir = default_state_dir();
+    const bool identity_given = identity_option_ != nullptr && identity_option_->count() > 0;
+    out->master_identity = identity_given ? identities_ : file_identities_;
     return true;
   }
 
@@ -120,6 +138,19 @@ class Settings {
       if (s.key() == key) return &s;
     }
     return nullptr;
+  }
+
+  static bool read_identities(const json& v, std::vector<std::string>* out) {
+    if (v.is_string()) {
+      out->push_back(v.get<std::string>());
+      return true;
+    }
+    if (!v.is_array()) return false;
+    for (const auto& e : v) {
+      if (!e.is_string()) return false;
+      out->push_back(e.get<std::string>());
+    }
+    return true;
   }
 
   static bool to_int(const Setting& s, long lo, long hi, long* out, std::string* error) {
@@ -161,10 +192,17 @@ class Settings {
       if (!to_int(s, 1024, 1L << 30, &n, error)) return false;
       c->max_body_bytes = static_cast<std::size_t>(n);
     }
+    if (s.flag == "max-memory") {
+      if (!to_int(s, 16L << 20, 1L << 40, &n, error)) return false;
+      c->max_memory = static_cast<std::size_t>(n);
+    }
     return true;
   }
 
   std::vector<Setting> items_;
+  std::vector<std::string> identities_;       // from --master-identity or its env var
+  std::vector<std::string> file_identities_;  // from the config file
+  CLI::Option* identity_option_ = nullptr;
 };
 
 int print_state(const Config& config) {

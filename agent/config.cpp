@@ -10,6 +10,8 @@
 #include <fstream>
 
 #include "agent/heartbeat.h"
+#include "agent/http_server.h"
+#include "agent/tls_credentials.h"
 
 namespace edge {
 
@@ -87,6 +89,17 @@ std::vector<std::string> Config::problems() const {
                   "with client certificates, or listen on a loopback address such as "
                   "127.0.0.1:" +
                   std::to_string(listen_port));
+  }
+  if (auto id = MasterIdentity::parse(master_identity); !id.ok()) {
+    out.push_back(id.error().message());
+  } else if (id->pinned() && !tls_enabled()) {
+    out.push_back("--master-identity needs TLS: pass --tls-cert, --tls-key and --tls-ca");
+  }
+  if (max_memory < kBodyCostFactor * max_body_bytes) {
+    out.push_back("--max-memory (" + std::to_string(max_memory) + " bytes) must be at least " +
+                  std::to_string(kBodyCostFactor) + " x --max-body-bytes (" +
+                  std::to_string(kBodyCostFactor * max_body_bytes) +
+                  ") so one largest body can be read and parsed");
   }
   if (heartbeat_interval_s < 1 || heartbeat_interval_s > 3600) {
     out.push_back("--heartbeat-interval must be between 1 and 3600 seconds");

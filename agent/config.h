@@ -22,6 +22,11 @@ struct Config {
   std::string tls_cert, tls_key, tls_ca;
   std::string log_level = "info";
   std::size_t max_body_bytes = 16u << 20;
+  // --master-identity (repeatable): CN / DNS SAN / sha256:HEX the master's
+  // client certificate must show (DESIGN §7). Empty: any CA-signed caller.
+  std::vector<std::string> master_identity;
+  // --max-memory: ceiling for request bodies in flight (admission budget).
+  std::size_t max_memory = 512u << 20;
   std::string config_file;  // where file values came from, if any
 
   bool tls_enabled() const { return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty(); }

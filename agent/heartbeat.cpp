@@ -7,6 +7,7 @@
 #include <cctype>
 #include <utility>
 
+#include "agent/tls_credentials.h"
 #include "common/text.h"
 
 namespace edge {
@@ -72,6 +73,10 @@ std::string describe_response(long status, const std::string& body) {
 class CurlPoster final : public HttpPoster {
  public:
   explicit CurlPoster(TlsFiles tls) : tls_(std::move(tls)) { ensure_curl_global_init(); }
+  explicit CurlPoster(std::shared_ptr<TlsCredentials> creds)
+      : tls_(creds ? creds->files() : TlsFiles{}), creds_(std::move(creds)) {
+    ensure_curl_global_init();
+  }
 
   PostResult post_json(const std::string& url, const std::string& body,
                        std::chrono::milliseconds timeout,
@@ -116,14 +121,29 @@ class CurlPoster final : public HttpPoster {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &CurlPoster::on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &xfer);
+    // The bundle this request presents; held until the request ends.
+    std::shared_ptr<const TlsBundle> bundle = creds_ ? creds_->current() : nullptr;
     if (https) {
       curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-      curl_easy_setopt(c, CURLOPT_SSLCERT, tls_.cert.c_str());
       curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-      curl_easy_setopt(c, CURLOPT_SSLKEY, tls_.key.c_str());
       curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+      if (bundle) {
+        // From memory (libcurl copies blobs): the last bundle that loaded.
+        auto blob = [](const std::string& pem) {
+          return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+        };
+        curl_blob cert = blob(bundle->cert_pem), key = blob(bundle->key_pem),
+                  ca = blob(bundle->ca_pem);
+        curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
+        curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+        curl_easy_setopt(c, CURLOPT_CAINFO, nullptr);
+      } else {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, tls_.cert.c_str());
+        curl_easy_setopt(c, CURLOPT_SSLKEY, tls_.key.c_str());
+        curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca.c_str());
+      }
       // Trust exactly our CA: no system bundle, no CA directory.
-      curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca.c_str());
       curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
       curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
       curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -194,6 +214,7 @@ class CurlPoster final : public HttpPoster {
   }
 
   const TlsFiles tls_;
+  const std::shared_ptr<TlsCredentials> creds_;  // null: files read per request
 };
 
 }  // namespace
@@ -214,6 +235,10 @@ std::string check_master_url(const std::string& url) {
 
 std::unique_ptr<HttpPoster> make_curl_poster(const TlsFiles& tls) {
   return std::make_unique<CurlPoster>(tls);
+}
+
+std::unique_ptr<HttpPoster> make_curl_poster(std::shared_ptr<TlsCredentials> tls) {
+  return std::make_unique<CurlPoster>(std::move(tls));
 }
 
 HeartbeatLoop::HeartbeatLoop(HeartbeatOptions options, std::unique_ptr<HttpPoster> poster,

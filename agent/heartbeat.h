@@ -20,6 +20,10 @@
 #include "common/thread.h"
 
 namespace edge {
+class TlsCredentials;
+}
+
+namespace edge {
 
 struct PostResult {
   long status = 0;    // HTTP status; 0 = transport failure (connect, TLS, timeout, cancel, refused)
@@ -44,6 +48,11 @@ class HttpPoster {
 // Never fails to construct; configuration problems come back from post_json.
 // Uses CURLOPT_NOSIGNAL (threads), so the process must ignore SIGPIPE.
 std::unique_ptr<HttpPoster> make_curl_poster(const TlsFiles& tls);
+// The same, presenting whatever bundle `tls` holds when each request starts
+// (from memory: a rotated certificate is used by the next request, and a
+// refused reload leaves the last good bundle in use). `tls` may be null
+// (plain http:// to a loopback master only).
+std::unique_ptr<HttpPoster> make_curl_poster(std::shared_ptr<TlsCredentials> tls);
 
 // Empty when `url` is a master URL the curl poster will use (https://, or
 // http:// to localhost/127.0.0.0/8/::1); otherwise the reason, for a person.

@@ -214,8 +214,16 @@ void Metrics::store_error() {
   ++store_errors_;
 }
 
+void Metrics::set_tls_cert_expiry(const std::string& role, double seconds) {
+  std::lock_guard lock(mu_);
+  if (tls_expiry_.size() < kMaxSeriesPerFamily || tls_expiry_.count(role) > 0) {
+    tls_expiry_[role] = seconds;
+  }
+}
+
 std::string Metrics::render() const {
   CounterFamily http, ops, beats, docker;
+  std::map<std::string, double> tls_expiry;
   HistogramFamily op_dur{nullptr, {}}, docker_dur{nullptr, {}};
   bool drift = false;
   std::uint64_t store_errors = 0;
@@ -229,6 +237,7 @@ std::string Metrics::render() const {
     docker_dur = docker_call_duration_;
     drift = drift_;
     store_errors = store_errors_;
+    tls_expiry = tls_expiry_;
   }
   const double uptime = std::chrono::duration<double>(clock_() - started_).count();
 
@@ -313,6 +322,17 @@ std::string Metrics::render() const {
   counter("edge_agent_thread_failures_total",
           "Threads of the agent that stopped on an unexpected error, by thread name.", {"thread"},
           thread_failures);
+  if (!tls_expiry.empty()) {
+    append_header(out, "edge_agent_tls_cert_expiry_seconds", "gauge",
+                  "Seconds until the loaded TLS certificate of each role expires.");
+    for (const auto& [role, seconds] : tls_expiry) {
+      out += "edge_agent_tls_cert_expiry_seconds";
+      append_labels(out, {"role"}, {role});
+      out += ' ';
+      out += format_double(seconds);
+      out += '\n';
+    }
+  }
   return out;
 }
 

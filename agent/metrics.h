@@ -54,6 +54,10 @@ class Metrics {
   void set_drift(bool drifting);
   // edge_agent_store_errors_total
   void store_error();
+  // edge_agent_tls_cert_expiry_seconds{role} gauge: seconds until the
+  // certificate of `role` ("server", "ca") expires (negative once expired).
+  // Absent until first set (no TLS: no series).
+  void set_tls_cert_expiry(const std::string& role, double seconds);
 
   // The whole exposition: # HELP / # TYPE per family, families and series in
   // a stable order, plus edge_agent_build_info and edge_agent_uptime_seconds.
@@ -97,6 +101,7 @@ class Metrics {
   HistogramFamily docker_call_duration_;
   bool drift_ = false;
   std::uint64_t store_errors_ = 0;
+  std::map<std::string, double> tls_expiry_;  // role -> seconds; few fixed roles
 };
 
 }  // namespace edge

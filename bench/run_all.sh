@@ -53,6 +53,7 @@ step() {
 
 step footprint bash "$src_dir/bench/footprint.sh" "$build_dir" 10
 step reads bash "$src_dir/bench/reads.sh" "$build_dir" 10
+step server bash "$src_dir/bench/server.sh" "$build_dir" 10
 step hash bash "$src_dir/bench/hash_vs_python.sh" "$build_dir"
 step apply30 env REPS="${APPLY_REPS:-3}" bash "$src_dir/bench/apply_vs_cli.sh" "$build_dir" 30
 step apply100 env REPS="${APPLY_REPS:-3}" bash "$src_dir/bench/apply_vs_cli.sh" "$build_dir" 100

@@ -194,6 +194,8 @@ class E2eMaster : public ::testing::Test {
                                   pki("agent.key").string(),
                                   "--tls-ca",
                                   pki("ca.crt").string(),
+                                  "--master-identity",
+                                  "decnet-master",
                                   "--log-level",
                                   "debug"};
     if (with_master) {

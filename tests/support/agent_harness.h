@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/canonical_json.h"
 #include "agent/http_server.h"
@@ -27,6 +28,11 @@ struct HarnessOptions {
   docker::ServiceCatalog catalog;
   std::size_t max_body_bytes = 16u << 20;
   std::string agent_id;  // "" = the state dir's own (made once, like the daemon does)
+  // TLS: the agent's bundle and pinned identities; the harness's client then
+  // calls over mTLS with client_cert/client_key, verifying the agent by tls_ca.
+  std::string tls_cert, tls_key, tls_ca;
+  std::vector<std::string> master_identity;
+  std::string client_cert, client_key;
 };
 
 class AgentHarness {
@@ -57,6 +63,10 @@ class AgentHarness {
     ServerOptions so;
     so.port = 0;
     so.max_body_bytes = o.max_body_bytes;
+    so.tls_cert = o.tls_cert;
+    so.tls_key = o.tls_key;
+    so.tls_ca = o.tls_ca;
+    so.master_identity = o.master_identity;
     HttpHandlers h;
     h.apply = [this](std::string_view b) { return service_->apply(b); };
     h.teardown = [this](std::string_view b) { return service_->teardown(b); };
@@ -67,7 +77,14 @@ class AgentHarness {
     server_ = HttpServer::create(so, h, &error);
     if (!server_) return error;
     thread_ = std::thread([this] { server_->run(); });
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    if (o.tls_cert.empty()) {
+      client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    } else {
+      client_ = std::make_unique<httplib::Client>(
+          "https://127.0.0.1:" + std::to_string(server_->port()), o.client_cert, o.client_key);
+      client_->set_ca_cert_path(o.tls_ca);
+      client_->enable_server_certificate_verification(true);
+    }
     client_->set_read_timeout(120, 0);
     for (int i = 0; i < 200 && !client_->Get("/health"); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <signal.h>
@@ -19,7 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "agent/tls_credentials.h"
 #include "common/clock.h"
+#include "common/text.h"
 #include "tests/support/test_support.h"
 
 namespace edge {
@@ -43,9 +46,10 @@ struct Received {
   Clock::time_point at;
   std::string body;
   std::string content_type;
-  std::string peer_cn;     // subject CN of the client cert the server verified
-  long verify_result{-1};  // X509_V_OK when the chain to the CA checked out
-  int answered{0};         // the status this request got
+  std::string peer_cn;      // subject CN of the client cert the server verified
+  std::string peer_sha256;  // sha256 of that cert's DER
+  long verify_result{-1};   // X509_V_OK when the chain to the CA checked out
+  int answered{0};          // the status this request got
 };
 
 // A master on 127.0.0.1:<ephemeral> that requires a client cert chaining to
@@ -80,6 +84,11 @@ class InProcessMaster {
     status_ = status;
     response_body_ = std::move(body);
   }
+  // Accept only the agent certificate with this DER sha256 (lowercase hex).
+  void pin_agent(std::string sha256) {
+    std::lock_guard lock(mutex_);
+    pinned_agent_ = std::move(sha256);
+  }
   void hang() {
     std::lock_guard lock(mutex_);
     hang_ = true;
@@ -110,10 +119,24 @@ class InProcessMaster {
       char cn[256] = {0};
       X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
       r.peer_cn = cn;
+      unsigned char* der = nullptr;
+      int len = i2d_X509(peer, &der);
+      r.peer_sha256 = sha256_hex(std::string_view(reinterpret_cast<char*>(der), len));
+      OPENSSL_free(der);
       X509_free(peer);
     }
     r.verify_result = SSL_get_verify_result(req.ssl);
     std::unique_lock lock(mutex_);
+    if (!pinned_agent_.empty() && r.peer_sha256 != pinned_agent_) {
+      // A master that enrolled one agent certificate and refuses the rest.
+      received_.push_back(r);
+      received_.back().answered = 403;
+      res.status = 403;
+      res.set_content(R"({"detail":"unknown agent certificate"})", "application/json");
+      ++answered_;
+      cv_.notify_all();
+      return;
+    }
     const std::size_t index = received_.size();
     received_.push_back(r);
     cv_.notify_all();
@@ -141,7 +164,20 @@ class InProcessMaster {
   bool hang_ = false;
   bool shutting_down_ = false;
   std::chrono::milliseconds delay_{0};
+  std::string pinned_agent_;
 };
+
+std::string cert_sha256(const fs::path& pem) {
+  FILE* f = std::fopen(pem.c_str(), "r");
+  X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  unsigned char* der = nullptr;
+  int len = i2d_X509(x, &der);
+  std::string out = sha256_hex(std::string_view(reinterpret_cast<char*>(der), len));
+  OPENSSL_free(der);
+  X509_free(x);
+  return out;
+}
 
 class HeartbeatTest : public ::testing::Test {
  protected:
@@ -680,6 +716,46 @@ TEST_F(HeartbeatSchedule, WhileFailingANudgeWaitsAtLeastOneSecondAfterTheLastAtt
   time.advance(1ms);
   settle(2);
   EXPECT_EQ(since_start(1), 1s);
+}
+
+TEST_F(HeartbeatTest, AMasterThatPinsTheAgentCertificateAcceptsTheHeartbeat) {
+  auto m = master();
+  m->pin_agent(cert_sha256(pki("agent.crt")));
+  auto creds = TlsCredentials::load(agent_tls());
+  ASSERT_TRUE(creds.ok()) << creds.error().message();
+  auto poster = make_curl_poster(*creds);
+  std::atomic<bool> cancel{false};
+  PostResult r = poster->post_json(m->url() + "/swarm/heartbeat", "{}", 5000ms, cancel);
+  EXPECT_EQ(r.status, 204) << r.error;
+}
+
+TEST_F(HeartbeatTest, AfterARotationTheNextHeartbeatPresentsTheNewClientCertificate) {
+  edge::testing::TempDir live;
+  for (const char* f : {"agent.crt", "agent.key", "ca.crt"}) fs::copy_file(pki(f), live.path() / f);
+  const TlsFiles files{(live.path() / "agent.crt").string(), (live.path() / "agent.key").string(),
+                       (live.path() / "ca.crt").string()};
+  auto creds = TlsCredentials::load(files);
+  ASSERT_TRUE(creds.ok()) << creds.error().message();
+  auto m = master();
+  auto poster = make_curl_poster(*creds);
+  std::atomic<bool> cancel{false};
+  const std::string url = m->url() + "/swarm/heartbeat";
+  ASSERT_EQ(poster->post_json(url, "{}", 5000ms, cancel).status, 204);
+
+  // A broken bundle on disk (new cert, old key) is refused: beats keep the old cert.
+  fs::copy_file(pki("agent2.crt"), live.path() / "agent.crt", fs::copy_options::overwrite_existing);
+  ASSERT_FALSE((*creds)->reload().ok());
+  ASSERT_EQ(poster->post_json(url, "{}", 5000ms, cancel).status, 204);
+  // The whole new bundle: the next beat presents it.
+  fs::copy_file(pki("agent2.key"), live.path() / "agent.key", fs::copy_options::overwrite_existing);
+  ASSERT_TRUE((*creds)->reload().ok());
+  ASSERT_EQ(poster->post_json(url, "{}", 5000ms, cancel).status, 204);
+
+  const auto got = m->received();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].peer_sha256, cert_sha256(pki("agent.crt")));
+  EXPECT_EQ(got[1].peer_sha256, cert_sha256(pki("agent.crt")));
+  EXPECT_EQ(got[2].peer_sha256, cert_sha256(pki("agent2.crt")));
 }
 
 }  // namespace

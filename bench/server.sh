@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The HTTP server under load and abuse (issue 12), one fresh plaintext agent
+# on loopback per part (its Docker socket does not exist: nothing touches the
+# shared engine; /topology/state answers from the cache with observed.error):
+#  - idle: VmRSS, RssAnon, RssFile (KiB), PSS (smaps_rollup) and threads,
+#    2 s after the first 200;
+#  - reads: wrk -t2 -d$DUR on /health and /topology/state at -c32 and -c256,
+#    each as a ratio to bench_bare_httplib's /health (the cpp-httplib ceiling)
+#    measured in the same run;
+#  - slow clients: 1,000 connections from 127.0.0.2..127.0.0.21 (50 each),
+#    half idle TCP, half a stalled partial TLS ClientHello... on a plaintext
+#    port that is a stalled request line (slowloris); then 200 sequential
+#    /health probes from 127.0.0.1 on fresh connections: p50 / p99 / max ms;
+#  - memory: VmHWM after one 16 MiB apply body, after four concurrent ones,
+#    and VmRSS 2 s after the burst; the four run under `prlimit --as=1GiB`
+#    (an address-space ceiling, stricter than MemoryMax=) and the agent must
+#    still answer /health afterwards.
+#
+#   bench/server.sh <build_dir> [duration_s]   (default 10)
+# Needs wrk (apt-get install -y wrk; a bench tool, not a build dependency).
+# Prints "KEY value" lines.
+set -euo pipefail
+
+build_dir="$(cd "${1:?usage: server.sh <build_dir> [duration_s]}" && pwd)"
+dur="${2:-${DURATION:-10}}"
+agent="$build_dir/edge-agent"
+bare="$build_dir/bench_bare_httplib"
+for b in "$agent" "$bare"; do [[ -x "$b" ]] || { echo "server: $b is not built" >&2; exit 1; }; done
+command -v wrk >/dev/null || { echo "server: need wrk (apt-get install -y wrk)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+echo '{}' >"$work/catalog.json"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_200() {  # wait_200 <url> <pid> <log>
+  for _ in $(seq 300); do
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "server: $1 never answered 200" >&2; return 1
+}
+start_agent() {  # start_agent NAME [prefix command...]; sets $port $pid
+  local name=$1; shift
+  port=$(free_port)
+  "$@" "$agent" run --listen "127.0.0.1:$port" --state-dir "$work/$name" \
+    --docker-socket "$work/no-docker.sock" --service-catalog "$work/catalog.json" \
+    --log-level warn 2>"$work/$name.log" &
+  pid=$!
+  pids+=("$pid")
+  wait_200 "http://127.0.0.1:$port/health" "$pid" "$work/$name.log"
+}
+stop_pid() { kill "$1" 2>/dev/null && wait "$1" 2>/dev/null || true; }
+status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+rps() {  # rps URL CONNECTIONS
+  wrk -t2 -c"$2" -d"${dur}s" --timeout 5s "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'
+}
+ratio() { python3 -c "print(f'{float($1) / float($2):.2f}')"; }
+
+# ---- idle footprint ----
+start_agent idle
+sleep 2
+echo "idle_vmrss_kib $(status_kib "$pid" VmRSS)"
+echo "idle_rss_anon_kib $(status_kib "$pid" RssAnon)"
+echo "idle_rss_file_kib $(status_kib "$pid" RssFile)"
+echo "idle_pss_kib $(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup")"
+echo "idle_threads $(ls "/proc/$pid/task" | wc -l)"
+
+# ---- reads vs the bare cpp-httplib server, same run ----
+bare_port=$(free_port)
+"$bare" "$bare_port" >/dev/null 2>&1 &
+bare_pid=$!
+pids+=("$bare_pid")
+wait_200 "http://127.0.0.1:$bare_port/health" "$bare_pid" /dev/null
+for c in 32 256; do
+  b=$(rps "http://127.0.0.1:$bare_port/health" "$c")
+  h=$(rps "http://127.0.0.1:$port/health" "$c")
+  s=$(rps "http://127.0.0.1:$port/topology/state" "$c")
+  echo "bare_health_rps_c$c $b"
+  echo "edge_health_rps_c$c $h"
+  echo "edge_state_rps_c$c $s"
+  echo "edge_health_ratio_c$c $(ratio "$h" "$b")"
+  echo "edge_state_ratio_c$c $(ratio "$s" "$b")"
+done
+echo "threads_after_wrk $(ls "/proc/$pid/task" | wc -l)"
+stop_pid "$bare_pid"
+
+# ---- slow clients: p99 of /health while 1,000 are held ----
+python3 - "$port" <<'PY'
+import socket, statistics, sys, time
+port = int(sys.argv[1])
+held = []
+for s in range(20):
+    src = f"127.0.0.{2 + s}"
+    for i in range(50):
+        c = socket.socket()
+        c.bind((src, 0))
+        c.connect(("127.0.0.1", port))
+        if i % 2:
+            c.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # stalled "handshake"
+        else:
+            pass  # idle TCP
+        held.append(c)
+time.sleep(0.5)
+lat = []
+for _ in range(200):
+    t0 = time.monotonic()
+    p = socket.create_connection(("127.0.0.1", port), timeout=5)
+    p.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while chunk := p.recv(4096):
+        data += chunk
+    p.close()
+    if data.startswith(b"HTTP/1.1 200"):
+        lat.append((time.monotonic() - t0) * 1000)
+lat.sort()
+print(f"slow_clients_held {len(held)}")
+print(f"slow_probe_ok {len(lat)}/200")
+print(f"slow_probe_p50_ms {statistics.median(lat):.2f}")
+print(f"slow_probe_p99_ms {lat[int(len(lat) * 0.99) - 1]:.2f}")
+print(f"slow_probe_max_ms {lat[-1]:.2f}")
+for c in held:
+    c.close()
+PY
+stop_pid "$pid"
+
+# ---- memory: 16 MiB bodies ----
+python3 - "$work/body.json" <<'PY'
+import json, sys
+# ~16 MB of decky objects: the shape (many small objects) a parser pays most for.
+deckies, size = [], 0
+i = 0
+while size < 16_000_000:
+    d = {"uuid": f"u{i:08d}", "name": f"decky-{i:08d}", "services": ["ssh", "http"],
+         "decky_config": {"ips_by_lan": {"dmz": f"10.0.{i % 250}.{i % 200 + 2}"}, "forwards_l3": False}}
+    size += len(json.dumps(d)) + 1
+    deckies.append(d)
+    i += 1
+body = {"hydrated": {"topology": {"id": "7e57bead-0000-4000-8000-000000000016"}, "lans": [],
+                     "deckies": deckies}, "version_hash": "0" * 64}
+open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
+PY
+echo "body_bytes $(stat -c %s "$work/body.json")"
+post_body() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary "@$work/body.json" "http://127.0.0.1:$port/topology/apply" || echo 000; }
+
+start_agent mem1
+echo "one_body_status $(post_body)"
+echo "one_body_peak_kib $(status_kib "$pid" VmHWM)"
+stop_pid "$pid"
+
+start_agent mem4 prlimit --as=$((1 << 30))
+codes=()
+cpids=()
+for i in 1 2 3 4; do
+  post_body >"$work/code.$i" &
+  cpids+=($!)
+done
+wait "${cpids[@]}" || true
+for i in 1 2 3 4; do codes+=("$(cat "$work/code.$i")"); done
+echo "four_bodies_statuses ${codes[*]}"
+echo "four_bodies_peak_kib $(status_kib "$pid" VmHWM)"
+sleep 2
+echo "after_burst_rss_kib $(status_kib "$pid" VmRSS)"
+if curl -fsS "http://127.0.0.1:$port/health" >/dev/null && kill -0 "$pid"; then
+  echo "four_bodies_under_1gib_as_alive yes"
+else
+  echo "four_bodies_under_1gib_as_alive NO"; tail -5 "$work/mem4.log" >&2
+fi
+stop_pid "$pid"
