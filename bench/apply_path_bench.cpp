@@ -132,4 +132,43 @@ void BM_ApplyPathToday(benchmark::State& state) {
 }
 BENCHMARK(BM_ApplyPathToday)->Apply(apply_path_cases);
 
+// Today's steps one at a time, to see where BM_ApplyPathToday's time goes.
+enum Step { kScan, kParse, kHash, kValidate, kPlan };
+
+void BM_ApplyStepToday(benchmark::State& state) {
+  const ApplyInput& in = apply_input(state.range(0));
+  const auto step = static_cast<Step>(state.range(1));
+  const json doc = json::parse(in.body);
+  const json& hydrated = doc.at("hydrated");
+  const edge::TopLevelScan scan = edge::scan_top_level(in.body, edge::kMaxJsonDepth + 1);
+  const std::string_view raw = scan.members.at("hydrated");
+  for (auto _ : state) {
+    switch (step) {
+      case kScan:
+        benchmark::DoNotOptimize(edge::scan_top_level(in.body, edge::kMaxJsonDepth + 1));
+        break;
+      case kParse:
+        benchmark::DoNotOptimize(json::parse(in.body));
+        break;
+      case kHash:
+        benchmark::DoNotOptimize(edge::canonical_hash(raw));
+        break;
+      case kValidate:
+        benchmark::DoNotOptimize(edge::validate_topology(hydrated, in.catalog));
+        break;
+      case kPlan:
+        benchmark::DoNotOptimize(edge::docker::plan_topology(hydrated, in.catalog, in.base_image));
+        break;
+    }
+  }
+  static constexpr const char* kNames[] = {"scan_top_level", "nlohmann::json::parse",
+                                           "canonical_hash", "validate_topology",
+                                           "plan_topology (once)"};
+  state.SetLabel(kNames[step]);
+}
+BENCHMARK(BM_ApplyStepToday)
+    ->ArgNames({"deckies", "step"})
+    ->ArgsProduct({{30, 10500}, {kScan, kParse, kHash, kValidate, kPlan}})
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
