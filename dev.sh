@@ -11,6 +11,7 @@ PACKAGES=(
   libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libssl-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev
+  clang libclang-rt-14-dev libpython3.11-dev
   clang-format openssl curl busybox-static python3 python3-prometheus-client systemd dpkg-dev fakeroot file
 )
 
@@ -32,6 +33,32 @@ build() {
   cmake --build build
 }
 
+# `step NAME CMD...`: runs CMD, records its wall time and outcome for the
+# summary that `./dev.sh test` prints last; a failed step fails the run but
+# does not stop the next ones.
+STEPS=()
+status=0
+step() {
+  local name=$1 start rc=0
+  shift
+  start=$(date +%s)
+  echo "=== $name"
+  "$@" || rc=$?
+  STEPS+=("$(printf '%-44s %5ss  %s' "$name" $(($(date +%s) - start)) "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
+  [ $rc -eq 0 ] || status=1
+}
+
+sanitizer_build() {  # DIR, then cmake -D options
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DEDGE_BUILD_BENCH=OFF "$@" >/dev/null &&
+    cmake --build "$dir"
+}
+
+fuzz_build() {
+  CXX=clang++ cmake -S tests/fuzz -B build-fuzz -G Ninja >/dev/null && cmake --build build-fuzz
+}
+
 case "${1:-}" in
   run)
     shift
@@ -41,16 +68,31 @@ case "${1:-}" in
     ;;
   test)
     install_deps
-    build
-    # Unit suites again under AddressSanitizer + UndefinedBehaviorSanitizer.
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DEDGE_SANITIZE=ON \
-      -DEDGE_UNIT_TESTS_ONLY=ON -DEDGE_BUILD_BENCH=OFF >/dev/null
-    cmake --build build-asan
-    status=0
-    ctest --test-dir build --output-on-failure -j2 -LE 'integration|script' || status=1
-    ctest --test-dir build --output-on-failure -L 'integration|script' || status=1
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --test-dir build-asan --output-on-failure -j2 || status=1
+    step "build (RelWithDebInfo)" build
+    step "unit suites" ctest --test-dir build --output-on-failure -j2 -LE 'integration|script'
+    step "integration + script suites" ctest --test-dir build --output-on-failure -L 'integration|script'
+    # Every suite again under AddressSanitizer + UndefinedBehaviorSanitizer,
+    # the daemon the script tests start included (packaging and formatting
+    # check files, not behaviour: they run once, above).
+    step "build-asan (ASan + UBSan)" sanitizer_build build-asan -DEDGE_SANITIZE=address
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    step "ASan+UBSan: unit suites" ctest --test-dir build-asan --output-on-failure -j2 -LE 'integration|script'
+    step "ASan+UBSan: integration + script suites" ctest --test-dir build-asan --output-on-failure \
+      -L 'integration|script' -E '^(packaging_test|format_test)$'
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+    # The threaded suites under ThreadSanitizer: heartbeat, HTTP server, the
+    # observer and the topology service (unit suites and, with the engine,
+    # the in-process agent of the integration suite).
+    step "build-tsan (ThreadSanitizer)" sanitizer_build build-tsan -DEDGE_SANITIZE=thread
+    export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
+    step "TSan: unit suites" ctest --test-dir build-tsan --output-on-failure -j2 -LE 'integration|script'
+    step "TSan: integration suite" ctest --test-dir build-tsan --output-on-failure -L integration
+    unset TSAN_OPTIONS
+    # The canonical JSON parser against CPython's json (tests/fuzz/README.md).
+    step "build-fuzz (clang, libFuzzer)" fuzz_build
+    step "fuzz: corpus replay + 60 s" tests/fuzz/run.sh build-fuzz 60
+    echo "=== summary (wall time per step)"
+    printf '%s\n' "${STEPS[@]}"
     exit $status
     ;;
   *)

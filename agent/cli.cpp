@@ -1,12 +1,17 @@
 #include "agent/cli.h"
 
+#include <fcntl.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -17,6 +22,7 @@
 #include "agent/daemon.h"
 #include "agent/exit_codes.h"
 #include "agent/logging.h"
+#include "common/status.h"
 #include "store/topology_store.h"
 
 namespace edge {
@@ -239,19 +245,49 @@ int print_state(const Config& config) {
   return 0;
 }
 
-int print_hash(const std::string& file) {
+// The whole of `fd` in one buffer: one read() of the size fstat() reports
+// for a regular file (a short read or growth while reading is followed up),
+// 1 MiB chunks for a pipe. Not an istreambuf_iterator: going through it one
+// character at a time cost a third of `hash` on a 10 MB topology.
+Expected<std::string> read_all(int fd, const std::string& name) {
+  struct stat st {};
+  std::size_t chunk = 1 << 20;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    chunk = static_cast<std::size_t>(st.st_size) + 1;  // + 1: EOF seen in the same read
+  }
   std::string text;
-  if (file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), {});
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::cerr << "edge-agent hash: cannot read '" << file << "'\n";
+  std::size_t used = 0;
+  for (;;) {
+    if (text.size() - used < chunk) text.resize(used + chunk);
+    const ssize_t n = ::read(fd, text.data() + used, text.size() - used);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::failure("cannot read '" + name + "': " + std::strerror(errno));
+    }
+    used += static_cast<std::size_t>(n);
+  }
+  text.resize(used);
+  return text;
+}
+
+int print_hash(const std::string& file) {
+  int fd = STDIN_FILENO;
+  if (file != "-") {
+    fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      std::cerr << "edge-agent hash: cannot read '" << file << "': " << std::strerror(errno)
+                << "\n";
       return exit_code::kFailure;
     }
-    text.assign(std::istreambuf_iterator<char>(in), {});
   }
-  auto h = canonical_hash(text);
+  Expected<std::string> text = read_all(fd, file == "-" ? "stdin" : file);
+  if (fd != STDIN_FILENO) ::close(fd);
+  if (!text) {
+    std::cerr << "edge-agent hash: " << text.error().message() << "\n";
+    return exit_code::kFailure;
+  }
+  auto h = canonical_hash(*text);
   if (!h.ok) {
     std::cerr << "edge-agent hash: " << h.error << "\n";
     return exit_code::kFailure;

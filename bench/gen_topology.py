@@ -6,7 +6,13 @@ topology / lans / deckies / edges, volatile keys (status, version, x, y,
 created_at, last_error) that the hash strips, non-ASCII names, floats.
 The same arguments always give the same bytes.
 
-  gen_topology.py [--deckies N] [--seed S] [--out FILE]   (default: ~10 MB)
+With --valid the document is one edge-agent's validation accepts (one DMZ
+reaching every LAN through a bridge decky, IPs inside their subnets,
+service_config objects of scalars, services from SERVICES), so the whole
+apply path can be measured on it (bench/apply_path_bench.cpp); the agent's
+catalog must know SERVICES.
+
+  gen_topology.py [--deckies N] [--seed S] [--valid] [--out FILE]   (default: ~10 MB)
 """
 import argparse
 import json
@@ -69,13 +75,66 @@ def build(deckies, seed):
     }
 
 
+def build_valid(deckies, seed):
+    r = random.Random(seed)
+    n_lans = max(2, deckies // 40)
+    ts = "2026-04-21T00:00:00+00:00"
+
+    def subnet(i):  # the DMZ is a /16, so it holds a bridge address per LAN
+        return "10.0.0.0/16" if i == 0 else f"10.{1 + (i - 1) // 256}.{(i - 1) % 256}.0/24"
+
+    def host(i, n):
+        return f"10.0.{n // 250}.{n % 250 + 2}" if i == 0 else \
+            f"10.{1 + (i - 1) // 256}.{(i - 1) % 256}.{n}"
+
+    lans = [{"id": f"l{i}", "name": f"lan{i}", "subnet": subnet(i), "is_dmz": i == 0,
+             "x": r.randrange(1000), "y": r.randrange(1000), "created_at": ts, "label": fancy(r)}
+            for i in range(n_lans)]
+    decky_list, edges = [], []
+
+    def decky(uuid_, name, services, ips, forwards):
+        service_config = {s: {"port": r.randrange(1, 65536), "banner": fancy(r),
+                              "latency_ms": round(r.uniform(0.1, 250.0), r.randrange(1, 17)),
+                              "weight": r.random(), "mode": r.choice(["lure", "sink"]),
+                              "token": uuid.UUID(int=r.getrandbits(128)).hex,
+                              "status": "running", "updated_at": ts}
+                          for s in services}
+        decky_list.append({
+            "uuid": uuid_, "name": name, "services": services,
+            "decky_config": {"name": name, "archetype": r.choice(ARCHETYPES), "ips_by_lan": ips,
+                             "forwards_l3": forwards, "service_config": service_config,
+                             "weight": r.random(), "scale": r.choice([1e-7, 2.5e16, 1e15, 0.5, -0.0, 3.0]),
+                             "big": r.getrandbits(70), "note": fancy(r)},
+            "state": r.choice(["pending", "running", "failed"]),
+            "x": r.randrange(1000), "y": r.randrange(1000), "w": 120, "h": 80,
+            "last_error": None if r.random() < 0.9 else fancy(r), "last_seen": ts, "status": "active",
+        })
+        for lan in ips:
+            edges.append({"id": f"e{len(edges)}", "decky_uuid": uuid_, "lan_id": "l" + lan[3:],
+                          "is_bridge": forwards, "forwards_l3": forwards, "created_at": ts})
+
+    for i in range(1, n_lans):
+        decky(f"b{i}", f"bridge-{i}", [], {"lan0": host(0, 250 * 200 + i), f"lan{i}": host(i, 254)}, True)
+    for i in range(deckies - (n_lans - 1)):
+        lan = i % n_lans
+        decky(f"d{i}", f"decky-{i}", r.sample(SERVICES, r.randrange(0, 4)),
+              {f"lan{lan}": host(lan, 10 + i // n_lans)}, False)
+    return {
+        "topology": {"id": str(uuid.UUID(int=r.getrandbits(128))), "name": fancy(r), "mode": "agent",
+                     "target_host_uuid": "h1", "status": "deploying", "version": 58,
+                     "status_changed_at": ts},
+        "lans": lans, "deckies": decky_list, "edges": edges,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deckies", type=int, default=10500, help="number of deckies (10500 ~ 10 MB)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--valid", action="store_true", help="a topology the agent's validation accepts")
     ap.add_argument("--out", default="-", help="output file, - for stdout")
     a = ap.parse_args()
-    text = json.dumps(build(a.deckies, a.seed), ensure_ascii=False)
+    text = json.dumps((build_valid if a.valid else build)(a.deckies, a.seed), ensure_ascii=False)
     data = text.encode("utf-8")
     if a.out == "-":
         sys.stdout.buffer.write(data)

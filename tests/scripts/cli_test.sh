@@ -32,6 +32,9 @@ for line in open(sys.argv[1]):
 PY
 check "hash FILE prints the master's hash" '[ "$("$AGENT" hash "$TMP/topo.json")" = "$(cat "$TMP/topo.sha")" ]'
 check "hash - reads stdin" '[ "$("$AGENT" hash - < "$TMP/topo.json")" = "$(cat "$TMP/topo.sha")" ]'
+check "hash - reads a pipe (no size known up front)" '[ "$(cat "$TMP/topo.json" | "$AGENT" hash -)" = "$(cat "$TMP/topo.sha")" ]'
+check "hash of a missing file names it and the reason" '! "$AGENT" hash "$TMP/nope.json" 2>"$TMP/err" && grep -q "nope.json.*No such file" "$TMP/err"'
+check "hash of a directory fails with the reason" '! "$AGENT" hash "$TMP" 2>"$TMP/err" && grep -q "Is a directory" "$TMP/err"'
 check "hash of broken JSON fails with a reason" '! "$AGENT" hash - <<<"{\"a\":" 2>"$TMP/err" && [ -s "$TMP/err" ]'
 
 # Usage errors name the bad argument, point at --help and exit 2.

@@ -140,7 +140,7 @@ for _ in $(seq 20); do
 		fail "the Prometheus parser rejects GET /metrics" "$parsed"
 		finish
 	fi
-	printf '%s\n' "$parsed" | grep -qxF 'counter edge_agent_http_requests_total{code=404,route=other} 1.0' && break
+	grep -qxF 'counter edge_agent_http_requests_total{code=404,route=other} 1.0' <<<"$parsed" && break
 	sleep 0.1
 done
 pass "the reference Prometheus parser accepts GET /metrics ($(printf '%s\n' "$parsed" | wc -l) samples)"
@@ -157,11 +157,11 @@ for want in \
 	'counter edge_agent_operations_total{op=apply,outcome=ok} 0.0' \
 	'histogram edge_agent_operation_duration_seconds_count{op=apply} 0.0' \
 	'counter edge_agent_store_errors_total{} 0.0'; do
-	printf '%s\n' "$parsed" | grep -qxF -- "$want" || problems+="missing: $want"$'\n'
+	grep -qxF -- "$want" <<<"$parsed" || problems+="missing: $want"$'\n'
 done
 for family in 'gauge edge_agent_uptime_seconds{}' 'gauge edge_agent_drift{}' \
 	'counter edge_agent_http_requests_total{code=200,route=/metrics}'; do
-	printf '%s\n' "$parsed" | grep -qF -- "$family " || problems+="missing: $family"$'\n'
+	grep -qF -- "$family " <<<"$parsed" || problems+="missing: $family"$'\n'
 done
 uptime=$(printf '%s\n' "$parsed" | sed -n 's/^gauge edge_agent_uptime_seconds{} //p')
 "$PY" -c "import sys; sys.exit(0 if 1.0 < float(sys.argv[1]) < 120 else 1)" "${uptime:-0}" ||
