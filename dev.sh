@@ -12,6 +12,7 @@ PACKAGES=(
   libcurl4-openssl-dev libspdlog-dev libfmt-dev libssl-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format openssl curl busybox-static python3 python3-prometheus-client systemd dpkg-dev fakeroot file
+  lintian debootstrap
 )
 
 install_deps() {
