@@ -193,6 +193,9 @@ in_c 'set -e
 	printf "%s\n" "{\"http\": {\"image\": \"'"$TEST_IMAGE"'\", \"command\": [\"httpd\", \"-f\", \"-p\", \"8080\"]}}" \
 		>/etc/edge-agent/services.json
 	sed -i "1a\  \"base_image\": \"'"$TEST_IMAGE"'\"," /etc/edge-agent/config.json
+	# The shipped config pins the master by its PKI name decnet-master; the
+	# test PKI names its master edge-test-master.
+	sed -i "s/\"decnet-master\"/\"edge-test-master\"/" /etc/edge-agent/config.json
 	cp /etc/edge-agent/config.json /root/config.json.good
 	# Short watchdog and abort timeouts keep the watchdog check fast.
 	mkdir -p /etc/systemd/system/edge-agent.service.d
