@@ -185,6 +185,7 @@ bash "$SRC/tests/support/make_pki.sh" "$PKI" >/dev/null 2>&1 || {
 	finish
 }
 cp "$PKI"/{ca.crt,agent.crt,agent.key,master.crt,master.key} "$SHARE/"
+MASTER_CN=$(openssl x509 -in "$PKI/master.crt" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p')
 chmod 0644 "$SHARE"/*.key # readable to copy in; installed 0640 below
 # What an operator does: the bundle 0640 root:edge-agent, the catalog, and
 # the settings an enrolment changes; the rest of the shipped config stays.
@@ -193,9 +194,9 @@ in_c 'set -e
 	printf "%s\n" "{\"http\": {\"image\": \"'"$TEST_IMAGE"'\", \"command\": [\"httpd\", \"-f\", \"-p\", \"8080\"]}}" \
 		>/etc/edge-agent/services.json
 	sed -i "1a\  \"base_image\": \"'"$TEST_IMAGE"'\"," /etc/edge-agent/config.json
-	# The shipped config pins the master by its PKI name decnet-master; the
-	# test PKI names its master edge-test-master.
-	sed -i "s/\"decnet-master\"/\"edge-test-master\"/" /etc/edge-agent/config.json
+	# The shipped config pins the master by its PKI name decnet-master: pin
+	# the name the test PKI gives its master instead.
+	sed -i "s/\"decnet-master\"/\"'"$MASTER_CN"'\"/" /etc/edge-agent/config.json
 	cp /etc/edge-agent/config.json /root/config.json.good
 	# Short watchdog and abort timeouts keep the watchdog check fast.
 	mkdir -p /etc/systemd/system/edge-agent.service.d
@@ -274,19 +275,19 @@ served_fp() {
 old_fp=$(openssl x509 -in "$PKI/agent.crt" -noout -fingerprint -sha256 | sed 's/^.*=//')
 (
 	cd "$PKI" || exit 1
-	openssl ecparam -name prime256v1 -genkey -noout -out agent2.key 2>/dev/null
-	openssl req -new -key agent2.key -subj "/CN=edge-agent" -out agent2.csr
+	openssl ecparam -name prime256v1 -genkey -noout -out agent-rotated.key 2>/dev/null
+	openssl req -new -key agent-rotated.key -subj "/CN=edge-agent" -out agent-rotated.csr
 	printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-		"extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >agent2.ext
-	openssl x509 -req -in agent2.csr -CA ca.crt -CAkey ca.key -set_serial "0x$RUN_ID$RUN_ID" \
-		-sha256 -days 30 -extfile agent2.ext -out agent2.crt 2>/dev/null
+		"extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >agent-rotated.ext
+	openssl x509 -req -in agent-rotated.csr -CA ca.crt -CAkey ca.key -set_serial "0x$RUN_ID$RUN_ID" \
+		-sha256 -days 30 -extfile agent-rotated.ext -out agent-rotated.crt 2>/dev/null
 ) || fail "could not sign a second agent certificate"
-new_fp=$(openssl x509 -in "$PKI/agent2.crt" -noout -fingerprint -sha256 | sed 's/^.*=//')
-cp "$PKI/agent2.crt" "$PKI/agent2.key" "$SHARE/" && chmod 0644 "$SHARE/agent2.key"
+new_fp=$(openssl x509 -in "$PKI/agent-rotated.crt" -noout -fingerprint -sha256 | sed 's/^.*=//')
+cp "$PKI/agent-rotated.crt" "$PKI/agent-rotated.key" "$SHARE/" && chmod 0644 "$SHARE/agent-rotated.key"
 pid_before=$(show MainPID)
 before=$(served_fp)
-in_c 'install -m 0640 -g edge-agent /share/agent2.crt /etc/edge-agent/tls/agent.crt.new
-	install -m 0640 -g edge-agent /share/agent2.key /etc/edge-agent/tls/agent.key.new
+in_c 'install -m 0640 -g edge-agent /share/agent-rotated.crt /etc/edge-agent/tls/agent.crt.new
+	install -m 0640 -g edge-agent /share/agent-rotated.key /etc/edge-agent/tls/agent.key.new
 	mv /etc/edge-agent/tls/agent.key.new /etc/edge-agent/tls/agent.key
 	mv /etc/edge-agent/tls/agent.crt.new /etc/edge-agent/tls/agent.crt' >/dev/null
 out=$(in_c 'systemctl reload edge-agent')
