@@ -263,6 +263,20 @@ if [ -z "$bad" ] && [ -n "$(lintian --version 2>/dev/null)" ]; then
 else
 	fail "lintian reports errors or warnings" "$bad"
 fi
+# The lintian check must be able to fail: the same package with the old
+# maintainer address and a systemctl call in postinst is flagged.
+BROKEN="$TMP/broken-deb"
+"${AS_ROOT[@]}" dpkg-deb -R "$DEB" "$BROKEN"
+sed -i 's/^Maintainer: .*/Maintainer: edge-agent maintainers <edge-agent@localhost>/' "$BROKEN/DEBIAN/control"
+sed -i 's/^exit 0$/systemctl restart edge-agent.service || true\nexit 0/' "$BROKEN/DEBIAN/postinst"
+"${AS_ROOT[@]}" dpkg-deb -b "$BROKEN" "$TMP/broken.deb" >/dev/null 2>&1
+lint=$(lintian "$TMP/broken.deb" 2>&1)
+if printf '%s' "$lint" | grep -q '^E: .*bogus-mail-host' &&
+	printf '%s' "$lint" | grep -q '^W: .*maintainer-script-calls-systemctl'; then
+	pass "the lintian check catches a localhost maintainer (error) and systemctl in postinst (warning)"
+else
+	fail "lintian did not flag a doctored package" "$lint"
+fi
 
 X="$TMP/extracted"
 dpkg-deb -x "$DEB" "$X"
