@@ -189,7 +189,7 @@ MASTER_CN=$(openssl x509 -in "$PKI/master.crt" -noout -subject -nameopt multilin
 chmod 0644 "$SHARE"/*.key # readable to copy in; installed 0640 below
 # What an operator does: the bundle 0640 root:edge-agent, the catalog, and
 # the settings an enrolment changes; the rest of the shipped config stays.
-in_c 'set -e
+out=$(in_c 'set -e
 	install -m 0640 -g edge-agent /share/agent.crt /share/agent.key /share/ca.crt /etc/edge-agent/tls/
 	printf "%s\n" "{\"http\": {\"image\": \"'"$TEST_IMAGE"'\", \"command\": [\"httpd\", \"-f\", \"-p\", \"8080\"]}}" \
 		>/etc/edge-agent/services.json
@@ -201,7 +201,11 @@ in_c 'set -e
 	# Short watchdog and abort timeouts keep the watchdog check fast.
 	mkdir -p /etc/systemd/system/edge-agent.service.d
 	printf "[Service]\nWatchdogSec=3\nTimeoutAbortSec=5\n" >/etc/systemd/system/edge-agent.service.d/test.conf
-	systemctl daemon-reload' >/dev/null
+	systemctl daemon-reload')
+if [ $? -ne 0 ]; then
+	fail "enrolment in the container failed" "$out"
+	finish
+fi
 
 out=$(in_c 'systemctl enable --now edge-agent')
 show() { in_c "systemctl show edge-agent -p $1 --value"; }
