@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev
   clang libclang-rt-14-dev libpython3.11-dev
   clang-format openssl curl busybox-static python3 python3-prometheus-client systemd dpkg-dev fakeroot file
+  lintian debootstrap
 )
 
 install_deps() {

@@ -6,7 +6,8 @@
 # maintainer scripts, its binary resolves every library, and the maintainer
 # scripts really work: they run (dpkg --root, chrootless, DPKG_ROOT) in a
 # scratch root, create the user, never start the service, and purge cleanly.
-# Needs: systemd (systemd-analyze, systemd-sysusers), dpkg-dev, cpack, root or fakeroot.
+# lintian reports no error and no warning on the .deb.
+# Needs: systemd (systemd-analyze, systemd-sysusers), dpkg-dev, cpack, lintian, root or fakeroot.
 set -uo pipefail
 
 BUILD=$(realpath "${1:?usage: packaging_test.sh <build_dir> <source_dir>}")
@@ -23,9 +24,9 @@ finish() {
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edge-packaging-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-for tool in systemd-analyze systemd-sysusers cpack dpkg dpkg-deb dpkg-shlibdeps ldd; do
+for tool in systemd-analyze systemd-sysusers cpack dpkg dpkg-deb dpkg-shlibdeps ldd lintian; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
-		fail "required tool '$tool' is missing (apt-get install systemd dpkg-dev cmake)"
+		fail "required tool '$tool' is missing (apt-get install systemd dpkg-dev cmake lintian)"
 	fi
 done
 if [ ! -x "$BIN" ]; then
@@ -86,9 +87,12 @@ done <<'EOF'
 Type=notify
 NotifyAccess=main
 ExecStart=/usr/bin/edge-agent run --config /etc/edge-agent/config.json
+ExecReload=/bin/kill -HUP $MAINPID
 WatchdogSec=30
 Restart=on-failure
 RestartSec=2
+RestartPreventExitStatus=78
+Documentation=man:edge-agent(8) file:/usr/share/doc/edge-agent/README.md
 TimeoutStopSec=30
 User=edge-agent
 Group=edge-agent
@@ -162,11 +166,13 @@ problems=""
 [ "$(field Version)" = "$VERSION" ] || problems+="Version '$(field Version)' is not the binary's '$VERSION'"$'\n'
 [ "$(field Architecture)" = "$(dpkg --print-architecture)" ] || problems+="Architecture is '$(field Architecture)'"$'\n'
 [ "$(field Section)" = "admin" ] || problems+="Section is '$(field Section)'"$'\n'
-[ -n "$(field Maintainer)" ] || problems+="no Maintainer"$'\n'
+case "$(field Maintainer)" in
+"" | *@localhost* | *@localhost.localdomain*) problems+="Maintainer '$(field Maintainer)' has no reachable address"$'\n' ;;
+esac
 [ -n "$(field Description)" ] || problems+="no Description"$'\n'
-[ "$(field Recommends)" = "docker.io" ] || problems+="Recommends is '$(field Recommends)'"$'\n'
+[ "$(field Recommends)" = "docker.io | docker-ce" ] || problems+="Recommends is '$(field Recommends)'"$'\n'
 if [ -z "$problems" ]; then
-	pass "control fields: edge-agent $VERSION $(field Architecture), section admin, recommends docker.io"
+	pass "control fields: edge-agent $VERSION $(field Architecture), section admin, maintainer $(field Maintainer), recommends docker.io | docker-ce"
 else
 	fail "control fields are wrong" "$problems"
 fi
@@ -175,11 +181,11 @@ DEPENDS=$(field Depends)
 missing=""
 # Package names as Debian 12 ships them; the library ones come from
 # dpkg-shlibdeps, so they prove CPACK_DEBIAN_PACKAGE_SHLIBDEPS ran.
-for dep in systemd adduser libc6 libstdc++6 libcurl4 libsqlite3-0 libssl3 libspdlog libfmt libcpp-httplib; do
+for dep in systemd adduser procps libc6 libstdc++6 libcurl4 libsqlite3-0 libssl3 libspdlog libfmt libcpp-httplib; do
 	printf '%s' "$DEPENDS" | tr ',' '\n' | sed 's/^ *//' | grep -q "^$dep" || missing+="$dep "
 done
 if [ -z "$missing" ]; then
-	pass "Depends names the runtime libraries and systemd/adduser"
+	pass "Depends names the runtime libraries, systemd, adduser and procps (/bin/kill for ExecReload)"
 else
 	fail "Depends lacks: $missing" "Depends: $DEPENDS"
 fi
@@ -191,10 +197,19 @@ expected=$(sort <<'EOF'
 -rw-r--r-- ./lib/systemd/system/edge-agent.service
 -rw-r--r-- ./usr/lib/sysusers.d/edge-agent.conf
 -rwxr-xr-x ./usr/bin/edge-agent
+-rw-r--r-- ./usr/share/man/man8/edge-agent.8.gz
+-rw-r--r-- ./usr/share/doc/edge-agent/changelog.gz
+-rw-r--r-- ./usr/share/doc/edge-agent/copyright
+-rw-r--r-- ./usr/share/doc/edge-agent/README.md
+-rw-r--r-- ./usr/share/bash-completion/completions/edge-agent
 EOF
 )
+# The example DECNET catalog ships as documentation once it is in packaging/.
+if [ -f "$PKG/services.decnet.json" ]; then
+	expected=$(printf '%s\n%s\n' "$expected" "-rw-r--r-- ./usr/share/doc/edge-agent/examples/services.decnet.json" | sort)
+fi
 if [ "$files" = "$expected" ]; then
-	pass "the .deb holds exactly the binary, unit, config, catalog and sysusers file, with sane modes"
+	pass "the .deb holds exactly the binary, unit, config, catalog, sysusers file, man page, changelog, copyright, README and completion, with sane modes"
 else
 	fail "the .deb's files differ from the expected layout" "$(diff <(echo "$expected") <(echo "$files"))"
 fi
@@ -226,12 +241,41 @@ fi
 # Starting an unconfigured agent would crash-loop (no TLS bundle yet): the
 # only service-state change postinst may make is try-restart on upgrade.
 # (The enrolment hint that postinst echoes names `enable --now`; skip echo and comments.)
+# try-restart (upgrade) is allowed: it acts only on a running agent.
 starts=$(grep -nvE '^[[:space:]]*(#|echo )' "$CTRL/postinst" |
-	grep -E 'systemctl +(--[a-z-]+ +)*(start|restart|enable|reload-or-restart)|--now|deb-systemd-invoke|invoke-rc\.d')
+	grep -E 'systemctl +(--[a-z-]+ +)*(start|restart|enable|reload-or-restart)|--now|deb-systemd-invoke +(start|restart)|invoke-rc\.d')
 if [ -z "$starts" ]; then
 	pass "postinst never starts or enables the service"
 else
 	fail "postinst starts or enables the service" "$starts"
+fi
+
+# lintian as Debian runs it, info tags included. Errors and warnings fail;
+# info tags are listed. Kept on purpose: package-supports-alternative-init-
+# but-no-init.d-script (the agent is systemd-only: Type=notify, watchdog,
+# sd_notify; it depends on systemd) and spelling-error-in-binary "reseted"
+# (a message inside the statically linked SQLiteCpp, not our text).
+lint=$(lintian --info --display-info --pedantic "$DEB" 2>&1 | grep -E '^[EWIXPO]: ')
+bad=$(printf '%s\n' "$lint" | grep -E '^[EW]: ')
+infos=$(printf '%s\n' "$lint" | grep -E '^[IPX]: ' | awk '{print $3}' | sort -u | tr '\n' ' ')
+if [ -z "$bad" ] && [ -n "$(lintian --version 2>/dev/null)" ]; then
+	pass "lintian reports no error and no warning (info tags kept: ${infos:-none})"
+else
+	fail "lintian reports errors or warnings" "$bad"
+fi
+# The lintian check must be able to fail: the same package with the old
+# maintainer address and a systemctl call in postinst is flagged.
+BROKEN="$TMP/broken-deb"
+"${AS_ROOT[@]}" dpkg-deb -R "$DEB" "$BROKEN"
+sed -i 's/^Maintainer: .*/Maintainer: edge-agent maintainers <edge-agent@localhost>/' "$BROKEN/DEBIAN/control"
+sed -i 's/^exit 0$/systemctl restart edge-agent.service || true\nexit 0/' "$BROKEN/DEBIAN/postinst"
+"${AS_ROOT[@]}" dpkg-deb -b "$BROKEN" "$TMP/broken.deb" >/dev/null 2>&1
+lint=$(lintian "$TMP/broken.deb" 2>&1)
+if printf '%s' "$lint" | grep -q '^E: .*bogus-mail-host' &&
+	printf '%s' "$lint" | grep -q '^W: .*maintainer-script-calls-systemctl'; then
+	pass "the lintian check catches a localhost maintainer (error) and systemctl in postinst (warning)"
+else
+	fail "lintian did not flag a doctored package" "$lint"
 fi
 
 X="$TMP/extracted"
@@ -288,18 +332,21 @@ IFS=: read -r _ _ uid gid _ home shell <<<"$user"
 [ "$home" = "/var/lib/edge-agent" ] || problems+="home is '$home'"$'\n'
 case "$shell" in */nologin | */false) ;; *) problems+="login shell is '$shell'"$'\n' ;; esac
 [ "${uid:-0}" -gt 0 ] && [ "${uid:-0}" -lt 1000 ] || problems+="uid '$uid' is not a system uid"$'\n'
-grep -q '^docker:x:990:.*\bedge-agent\b' "$R/etc/group" || problems+="not in the docker group: $(grep '^docker:' "$R/etc/group")"$'\n'
+# SupplementaryGroups=docker in the unit grants the socket to the service;
+# membership would give anything run as edge-agent root-equivalent Docker.
+grep -q '^docker:x:990:.*\bedge-agent\b' "$R/etc/group" && problems+="put in the docker group: $(grep '^docker:' "$R/etc/group")"$'\n'
 tls_stat=$("${AS_ROOT[@]}" stat -c '%a %u %g' "$R/etc/edge-agent/tls" 2>&1)
 [ "$tls_stat" = "750 0 $gid" ] || problems+="/etc/edge-agent/tls is '$tls_stat', want '750 0 $gid'"$'\n'
 if [ -z "$problems" ]; then
-	pass "postinst creates system user edge-agent (home /var/lib/edge-agent, no login, in docker) and tls/ 0750 root:edge-agent"
+	pass "postinst creates system user edge-agent (home /var/lib/edge-agent, no login, not in docker) and tls/ 0750 root:edge-agent"
 else
 	fail "postinst in a scratch root" "$problems$out"
 fi
-if printf '%s' "$out" | grep -q "installed, not started" && [ ! -e "$TMP/systemctl.calls" ]; then
-	pass "a fresh install prints the enrolment hint and calls no systemctl"
+wants=$(ls "$R/etc/systemd/system/multi-user.target.wants" 2>/dev/null)
+if printf '%s' "$out" | grep -q "installed, not started" && [ ! -e "$TMP/systemctl.calls" ] && [ -z "$wants" ]; then
+	pass "a fresh install prints the enrolment hint, enables nothing and calls no systemctl"
 else
-	fail "fresh install: hint or systemctl calls" "$out"$'\n'"systemctl calls: $(cat "$TMP/systemctl.calls" 2>/dev/null)"
+	fail "fresh install: hint, enablement or systemctl calls" "$out"$'\n'"systemctl calls: $(cat "$TMP/systemctl.calls" 2>/dev/null)"$'\n'"wants: $wants"
 fi
 
 # An operator's edit survives a reinstall; the hint is only for first installs.
@@ -323,9 +370,11 @@ fi
 
 out=$(dpkg_root -P edge-agent)
 rc=$?
-left=$(cd "$R" && ls -d var/lib/edge-agent etc/edge-agent 2>/dev/null; grep -h 'edge-agent' etc/passwd etc/group 2>/dev/null)
+left=$(cd "$R" && ls -d var/lib/edge-agent etc/edge-agent etc/systemd/system/*/edge-agent.service 2>/dev/null
+	grep -rl 'edge-agent' var/lib/systemd/deb-systemd-helper-enabled 2>/dev/null
+	grep -h 'edge-agent' etc/passwd etc/group 2>/dev/null)
 if [ $rc -eq 0 ] && [ -z "$left" ]; then
-	pass "purge deletes state, config, the user and its group memberships"
+	pass "purge deletes state, config, enablement records, the user and its group memberships"
 else
 	fail "dpkg -P left things behind" "$left"$'\n'"$out"
 fi
