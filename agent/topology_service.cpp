@@ -132,91 +132,94 @@ Reply TopologyService::finish(const char* op, std::chrono::steady_clock::time_po
   return reply;
 }
 
-Reply TopologyService::apply(std::string_view body) {
-  const auto start = std::chrono::steady_clock::now();
+Expected<TopologyService::Prepared, Reply> TopologyService::prepare_apply(
+    std::string_view body) const {
   // 1. One parse: the hash, the blob and the typed topology come from it.
   auto request = read_apply_request(body);
-  if (!request) return finish("apply", start, detail(422, request.error().message()));
+  if (!request) return detail(422, request.error().message());
   ApplyRequest& req = *request;
   // 2. The hash, before anything else is believed.
   if (req.local_hash != req.master_hash) {
-    return finish("apply", start,
-                  detail(400, "master hash '" + excerpt(req.master_hash, 80) +
-                                  "' does not match agent hash '" + req.local_hash +
-                                  "' — refusing to apply"));
+    return detail(400, "master hash '" + excerpt(req.master_hash, 80) +
+                           "' does not match agent hash '" + req.local_hash +
+                           "' — refusing to apply");
   }
-  const std::string tid = req.topology.id;
   // 3. Validation and the plan, against the catalog of this moment (a reload
   // swaps the pointer; this apply keeps the one it validated against).
   const auto catalog_now = catalog();
   auto valid = validate_topology(std::move(req.topology), *catalog_now);
-  if (!valid) return finish("apply", start, detail(400, format_validation_detail(valid.error())));
-  const docker::Plan plan =
-      docker::plan_topology(*valid, *catalog_now, {options_.base_image, options_.agent_id});
+  if (!valid) return detail(400, format_validation_detail(valid.error()));
+  return Prepared{docker::plan_topology(*valid, *catalog_now,
+                                        {options_.base_image, options_.agent_id}),
+                  std::move(req.local_hash), std::move(req.blob)};
+}
+
+Reply TopologyService::apply_failed(const Prepared& p, const Status& why) {
+  (void)note_write(store_->record_error(p.plan.topology_id, clip(why.message()), p.blob));
+  refresh_snapshot();
+  runtime_->watch(p.plan);
+  return detail(500, "apply of topology '" + p.plan.topology_id + "' failed: " + why.message());
+}
+
+std::optional<Reply> TopologyService::supersede(const Row& old, const std::string& tid) {
+  spdlog::info("topology '{}' supersedes '{}': tearing the old one down first", tid,
+               old.topology_id);
+  if (Status down = runtime_->teardown(old.topology_id, {old.topology_id}); !down.ok()) {
+    (void)note_write(store_->record_error(
+        old.topology_id, clip("superseding by '" + tid + "' failed: " + down.message())));
+    refresh_snapshot();
+    return detail(409, "agent already has topology '" + old.topology_id + "'; cannot apply '" +
+                           tid + "': tearing the old one down failed: " + down.message());
+  }
+  if (!note_write(store_->clear(old.topology_id)).ok()) {
+    return detail(500, "the old topology '" + old.topology_id +
+                           "' was torn down but the store could not forget it");
+  }
+  refresh_snapshot();
+  return std::nullopt;
+}
+
+Reply TopologyService::apply(std::string_view body) {
+  const auto start = std::chrono::steady_clock::now();
+  auto prepared = prepare_apply(body);  // steps 1-3: nothing touched yet
+  if (!prepared) return finish("apply", start, prepared.error());
+  const Prepared& p = *prepared;
+  const std::string& tid = p.plan.topology_id;
 
   OperationScope scope(*this);
   if (draining_) return finish("apply", start, detail(503, "agent is shutting down"));
-  spdlog::info("apply started: topology '{}' hash {}", tid, req.local_hash.substr(0, 12));
-
+  spdlog::info("apply started: topology '{}' hash {}", tid, p.hash.substr(0, 12));
   auto row = snapshot();
-  std::vector<std::string> adopt{tid};
-  if (row && row->topology_id != tid) adopt.push_back(row->topology_id);
+  const bool superseding = row && row->topology_id != tid;
   // 4. Refuse what Docker would refuse half-way, before touching anything.
-  if (Status st = runtime_->check_subnets(plan, adopt); !st.ok()) {
-    if (st.code() == docker::kSubnetConflict) {
-      return finish("apply", start,
-                    detail(400, "1 topology validation error(s): [SUBNET_CONFLICT] " + st.message()));
-    }
-    (void)note_write(store_->record_error(tid, clip(st.message()), req.blob));
-    refresh_snapshot();
-    runtime_->watch(plan);
+  std::vector<std::string> adopt{tid};
+  if (superseding) adopt.push_back(row->topology_id);
+  if (Status st = runtime_->check_subnets(p.plan, adopt); !st.ok()) {
+    if (st.code() != docker::kSubnetConflict) return finish("apply", start, apply_failed(p, st));
     return finish("apply", start,
-                  detail(500, "apply of topology '" + tid + "' failed: " + st.message()));
+                  detail(400, "1 topology validation error(s): [SUBNET_CONFLICT] " + st.message()));
   }
-
   // 5. The master is authoritative: a new topology supersedes the pinned one.
-  if (row && row->topology_id != tid) {
-    spdlog::info("topology '{}' supersedes '{}': tearing the old one down first", tid,
-                 row->topology_id);
-    if (Status down = runtime_->teardown(row->topology_id, {row->topology_id}); !down.ok()) {
-      (void)note_write(store_->record_error(
-          row->topology_id, clip("superseding by '" + tid + "' failed: " + down.message())));
-      refresh_snapshot();
-      return finish(
-          "apply", start,
-          detail(409, "agent already has topology '" + row->topology_id + "'; cannot apply '" +
-                          tid + "': tearing the old one down failed: " + down.message()));
-    }
-    if (!note_write(store_->clear(row->topology_id)).ok()) {
-      return finish("apply", start,
-                    detail(500, "the old topology '" + row->topology_id +
-                                    "' was torn down but the store could not forget it"));
-    }
-    refresh_snapshot();
+  if (superseding) {
+    if (auto refused = supersede(*row, tid)) return finish("apply", start, *refused);
   }
-
   // 6. Converge; a failure is recorded before it is answered.
-  if (Status st = runtime_->apply(plan); !st.ok()) {
-    (void)note_write(store_->record_error(tid, clip(st.message()), req.blob));
-    refresh_snapshot();
-    runtime_->watch(plan);
-    return finish("apply", start,
-                  detail(500, "apply of topology '" + tid + "' failed: " + st.message()));
+  if (Status st = runtime_->apply(p.plan); !st.ok()) {
+    return finish("apply", start, apply_failed(p, st));
   }
-  runtime_->watch(plan);
+  runtime_->watch(p.plan);
   {
     std::lock_guard lock(snap_mu_);
     watch_problem_.reset();
   }
-  auto st = note_write(store_->put(tid, req.local_hash, req.blob, clock_.unix_now()));
+  auto st = note_write(store_->put(tid, p.hash, p.blob, clock_.unix_now()));
   refresh_snapshot();
   if (!st.ok()) {
     return finish("apply", start,
                   detail(st.code == store::StoreCode::kAlreadyApplied ? 409 : 500,
                          "topology applied in Docker but not recorded: " + st.message));
   }
-  return finish("apply", start,
-                {200, json{{"status", "applied"}, {"version_hash", req.local_hash}}});
+  return finish("apply", start, {200, json{{"status", "applied"}, {"version_hash", p.hash}}});
 }
 
 Reply TopologyService::teardown(std::string_view body) {

@@ -98,6 +98,21 @@ class TopologyService {
   void watch_stored_row();
   Reply finish(const char* op, std::chrono::steady_clock::time_point start, Reply reply);
 
+  // An apply that passed the typed steps: what converge and the store get.
+  struct Prepared {
+    docker::Plan plan;
+    std::string hash;  // the canonical hash, equal to the master's
+    std::string blob;  // the bytes that were hashed
+  };
+  // Steps that need neither Docker nor the lock: parse (422), hash (400),
+  // validate (400), plan.
+  Expected<Prepared, Reply> prepare_apply(std::string_view body) const;
+  // Caller holds op_mu_. Tears `old` down and forgets it; the 409/500 reply
+  // when that fails (recorded on the old row).
+  std::optional<Reply> supersede(const Row& old, const std::string& tid);
+  // Caller holds op_mu_. Records the failure first, then the 500 reply.
+  Reply apply_failed(const Prepared& p, const Status& why);
+
   std::unique_ptr<store::TopologyStore> store_;  // written only under op_mu_
   std::unique_ptr<docker::TopologyRuntime> runtime_;
   const ServiceOptions options_;

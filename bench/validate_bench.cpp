@@ -1,13 +1,14 @@
 // edge::validate_topology on 30- and 100-decky topologies (every plain decky
-// runs one catalog service), and edge::scan_top_level on the apply body that
-// carries the 100-decky one: the two passes an apply makes before the hash.
+// runs one catalog service), and edge::read_apply_request on the apply body
+// that carries them: the one parse an apply makes (hash, blob and model).
 
 #include <benchmark/benchmark.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/json_scan.h"
+#include "agent/canonical_json.h"
+#include "agent/topology_model.h"
 #include "agent/validate.h"
 #include "tests/support/topology_builder.h"
 
@@ -28,37 +29,40 @@ edge::docker::ServiceCatalog catalog() {
   return c;
 }
 
+std::string body_of(int total) {
+  const std::string hydrated = topology_of(total, total >= 100 ? 4 : 2).dump();
+  return R"({"hydrated":)" + hydrated + R"(,"version_hash":")" +
+         edge::canonical_hash(hydrated).text + "\"}";
+}
+
 void BM_ValidateTopology(benchmark::State& state) {
   const int total = static_cast<int>(state.range(0));
-  const nlohmann::json topology = topology_of(total, total >= 100 ? 4 : 2);
+  auto req = edge::read_apply_request(body_of(total));
   const auto services = catalog();
-  if (!edge::validate_topology(topology, services).empty()) {
+  if (!req || !edge::validate_topology(req->topology, services)) {
     state.SkipWithError("the generated topology does not validate");
     return;
   }
   for (auto _ : state) {
-    auto issues = edge::validate_topology(topology, services);
-    benchmark::DoNotOptimize(issues);
+    auto valid = edge::validate_topology(req->topology, services);
+    benchmark::DoNotOptimize(valid);
   }
   state.SetItemsProcessed(state.iterations() * total);
 }
 BENCHMARK(BM_ValidateTopology)->Arg(30)->Arg(100)->Unit(benchmark::kMicrosecond);
 
-void BM_ScanTopLevel(benchmark::State& state) {
-  const int total = static_cast<int>(state.range(0));
-  const nlohmann::json body = {{"hydrated", topology_of(total, total >= 100 ? 4 : 2)},
-                               {"version_hash", std::string(64, 'a')}};
-  const std::string text = body.dump();
-  if (!edge::scan_top_level(text, 64).ok) {
-    state.SkipWithError("the apply body does not scan");
+void BM_ReadApplyRequest(benchmark::State& state) {
+  const std::string text = body_of(static_cast<int>(state.range(0)));
+  if (!edge::read_apply_request(text)) {
+    state.SkipWithError("the apply body does not read");
     return;
   }
   for (auto _ : state) {
-    auto scan = edge::scan_top_level(text, 64);
-    benchmark::DoNotOptimize(scan);
+    auto req = edge::read_apply_request(text);
+    benchmark::DoNotOptimize(req);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
 }
-BENCHMARK(BM_ScanTopLevel)->Arg(30)->Arg(100)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ReadApplyRequest)->Arg(30)->Arg(100)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "docker_obs/converge.h"
 
+#include "common/thread.h"
 
 #include <spdlog/spdlog.h>
 
@@ -53,10 +54,11 @@ Status run_phase(const std::vector<Task>& tasks, int parallelism) {
   if (workers == 1) {
     worker();
   } else {
-    std::vector<std::thread> threads;
+    // Each engine call has its own timeout, so the workers end: joined in
+    // the OwnedThread destructors, at the end of this scope.
+    std::vector<OwnedThread> threads;
     threads.reserve(workers);
-    for (size_t i = 0; i < workers; ++i) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < workers; ++i) threads.emplace_back("docker-apply", worker);
   }
   if (failures.empty()) return Status::success();
   std::sort(failures.begin(), failures.end());

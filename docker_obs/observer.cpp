@@ -1,5 +1,7 @@
 #include "docker_obs/observer.h"
 
+#include "common/thread.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -203,10 +205,11 @@ struct ObserverState {
 
 struct ObserverRun {
   std::atomic<bool> stop{false};
-  std::thread stream;
-  std::thread lister;
   bool stream_done = false;  // guarded by ObserverState::mu
   bool lister_done = false;  // guarded by ObserverState::mu
+  // Last: destroyed (joined) first, while what the threads use still lives.
+  OwnedThread stream;
+  OwnedThread lister;
 };
 
 }  // namespace detail
@@ -272,7 +275,7 @@ void fire_callback(ObserverState& s, const std::atomic<bool>& stop) {
 namespace {
 
 // Waits for a re-list request, the safety period, or a pending notification.
-void lister_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> run) {
+void lister_loop(const std::shared_ptr<ObserverState>& s, ObserverRun* run) {
   std::unique_lock<std::mutex> lock(s->mu);
   while (!run->stop.load()) {
     if (s->notify_pending) {
@@ -301,7 +304,7 @@ void lister_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> 
 
 // Lists, then follows /events from the moment before that listing (so no
 // event between the two is lost); on a break, backs off and starts over.
-void stream_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> run) {
+void stream_loop(const std::shared_ptr<ObserverState>& s, ObserverRun* run) {
   const std::string filters =
       url_encode(json{{"type", json::array({"container", "network"})}}.dump());
   auto backoff = s->options.initial_backoff;
@@ -351,9 +354,17 @@ void stream_loop(std::shared_ptr<ObserverState> s, std::shared_ptr<ObserverRun> 
 
 void Observer::start() {
   if (run_) return;
+  // Finished runs a stop() could not join in time are joined now.
+  std::erase_if(stopping_, [](const auto& r) {
+    return r->stream.join_for(std::chrono::milliseconds(0)) &&
+           r->lister.join_for(std::chrono::milliseconds(0));
+  });
   auto run = std::make_shared<ObserverRun>();
-  run->lister = std::thread(lister_loop, state_, run);
-  run->stream = std::thread(stream_loop, state_, run);
+  // The threads see their run through a plain pointer: the run owns them and
+  // joins them before it goes.
+  ObserverRun* r = run.get();
+  run->lister = OwnedThread("docker-lister", [s = state_, r] { lister_loop(s, r); });
+  run->stream = OwnedThread("docker-events", [s = state_, r] { stream_loop(s, r); });
   run_ = std::move(run);
 }
 
@@ -374,19 +385,16 @@ void Observer::stop() {
     stream_done = run->stream_done;
     lister_done = run->lister_done;
   }
-  // A thread stuck in a hung engine call holds only shared state and its own
-  // run: detached, it ends when the call times out.
-  if (stream_done) {
-    run->stream.join();
+  // A thread stuck in a hung engine call ends when that call times out; it
+  // stays owned (joined by the next start() or the destructor), never
+  // detached.
+  if (stream_done && lister_done) {
+    (void)run->stream.join_for(std::chrono::milliseconds(1000));
+    (void)run->lister.join_for(std::chrono::milliseconds(1000));
   } else {
-    spdlog::warn("docker: events thread is stuck in an engine call; leaving it to time out");
-    run->stream.detach();
-  }
-  if (lister_done) {
-    run->lister.join();
-  } else {
-    spdlog::warn("docker: lister thread is stuck in an engine call; leaving it to time out");
-    run->lister.detach();
+    spdlog::warn("docker: an observer thread is stuck in an engine call; it ends at that call's "
+                 "timeout");
+    stopping_.push_back(std::move(run));
   }
   // Waits out a callback already running; none starts after this.
   std::lock_guard<std::mutex> gate(state_->cb_mu);

@@ -13,11 +13,11 @@
 // error=<reason>}, and stays served; the stream reconnects with a capped
 // exponential backoff.
 //
-// Threads: start() runs two threads, the events follower and the lister (the
-// lister also runs the on_change callback). stop() returns within about
-// `stop_grace` even when the engine hangs: a thread stuck in an engine call is
-// detached and exits after that call's timeout (it only holds shared state).
-// After stop() returns no callback runs. Every method is thread-safe, except
+// Threads: start() runs two OwnedThreads, the events follower and the lister
+// (the lister also runs the on_change callback). stop() returns within about
+// `stop_grace` even when the engine hangs: a thread stuck in an engine call
+// stays owned and ends at that call's timeout; the next start() or the
+// destructor joins it. After stop() returns no callback runs. Every method is thread-safe, except
 // that the on_change callback must not call stop() or start().
 
 #include <chrono>
@@ -123,6 +123,8 @@ class Observer {
  private:
   std::shared_ptr<detail::ObserverState> state_;
   std::shared_ptr<detail::ObserverRun> run_;  // the current cycle, or null when stopped
+  // Stopped cycles whose threads were still in an engine call; joined later.
+  std::vector<std::shared_ptr<detail::ObserverRun>> stopping_;
 };
 
 }  // namespace edge::docker

@@ -310,12 +310,12 @@ TEST_F(ConvergeEngine, OnlyThisAgentsObjectsAreTouchedWhateverTheirLabels) {
   // and no owner, and a container of THIS topology owned by another agent.
   const std::string decoy_net = "decnet_t_decoy_" + other_id_.substr(0, 8);
   ASSERT_EQ(docker("network create --label " + std::string(kLabelTopologyId) + "=" + other_id_ +
-                   " " + decoy_net).code, 0);
+                   " " + decoy_net).status, 0);
   ASSERT_EQ(docker("run -d --name " + decoy_net + "-c --label " + kLabelTopologyId + "=" +
-                   other_id_ + " " + kTestImage + " sleep 300").code, 0);
+                   other_id_ + " " + kTestImage + " sleep 300").status, 0);
   ASSERT_EQ(docker("run -d --name " + prefix_ + "foreign --label " + kLabelTopologyId + "=" +
                    topology_id_ + " --label " + kLabelOwner + "=someone-else " + kTestImage +
-                   " sleep 300").code, 0);
+                   " sleep 300").status, 0);
   converge_ok(topology());
   // A leftover of this agent under another id IS removed by the next converge.
   json other = topology();
@@ -357,7 +357,7 @@ TEST_F(ConvergeEngine, UnownedObjectsOfTheAppliedTopologyAreAdopted) {
 
 TEST_F(ConvergeEngine, ADisconnectedEndpointIsHealedByTheNextConverge) {
   converge_ok(topology());
-  ASSERT_EQ(docker("network disconnect -f " + prefix_ + "lan1 " + prefix_ + "gw").code, 0);
+  ASSERT_EQ(docker("network disconnect -f " + prefix_ + "lan1 " + prefix_ + "gw").status, 0);
   converge_ok(topology());
   json gw = inspect_container(prefix_ + "gw");
   EXPECT_EQ(ip_of(gw, prefix_ + "lan1"), lan_ + "2");
@@ -366,7 +366,7 @@ TEST_F(ConvergeEngine, ADisconnectedEndpointIsHealedByTheNextConverge) {
 
 TEST_F(ConvergeEngine, ASubnetOverlappingANetworkNotOursFailsNamingItWithNothingCreated) {
   const std::string foreign = "edge-test-foreign-" + topology_id_.substr(0, 8);
-  ASSERT_EQ(docker("network create --subnet " + dmz_ + "0/25 " + foreign).code, 0);
+  ASSERT_EQ(docker("network create --subnet " + dmz_ + "0/25 " + foreign).status, 0);
   Status st = converge(engine_, plan(topology()), kParallelism);
   docker("network rm " + foreign);
   ASSERT_FALSE(st.ok());

@@ -26,6 +26,7 @@
 #include "agent/build_info.h"
 #include "agent/canonical_json.h"
 #include "docker_obs/converge.h"
+#include "store/agent_id.h"
 #include "docker_obs/engine.h"
 #include "tests/support/test_support.h"
 #include "tests/support/topology_builder.h"
@@ -386,11 +387,16 @@ TEST_F(E2eMaster, TheMasterRePushesOnMismatchAndTheAgentConverges) {
   ASSERT_TRUE(wanted.ok) << wanted.error;
   write_file(dir_.path() / "want.json", hydrated);
 
+  // The agent process labels its objects with its own id (state dir).
   struct Cleanup {
     docker::DockerEngine& engine;
     std::string id;
-    ~Cleanup() { (void)docker::teardown_topology(engine, id, 4); }
-  } cleanup{engine, shape.id};
+    std::filesystem::path state;
+    ~Cleanup() {
+      auto owner = store::read_agent_id(state);
+      (void)docker::teardown_topology(engine, id, owner ? *owner : "", {id}, 4);
+    }
+  } cleanup{engine, shape.id, dir_.path() / "state"};
 
   auto master =
       start_master({"--want", (dir_.path() / "want.json").string(), "--agent-url", agent_url()});
