@@ -366,7 +366,8 @@ int run_cli(int argc, char** argv) {
   if (argc < 2) return usage_error("a command is required");
   const std::string first = argv[1];
   if (first != "--help" && first != "-h" && first != "--version") {
-    if (first.front() == '-') return usage_error("unknown option '" + first + "'");
+    if (!first.empty() && first.front() == '-')
+      return usage_error("unknown option '" + first + "'");
     bool known = false;
     for (const CLI::App* sub : app.get_subcommands({})) known = known || sub->get_name() == first;
     if (!known) return usage_error("unknown command '" + first + "'");
