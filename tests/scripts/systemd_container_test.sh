@@ -234,7 +234,7 @@ else
 	fail "GET /health over mTLS" "$out"
 fi
 out=$(in_c 'curl -sS -m 10 --cacert /share/ca.crt https://127.0.0.1:8765/health')
-if ! printf '%s' "$out" | grep -qF '"status":"ok"'; then
+if ! grep -qF '"status":"ok"' <<<"$out"; then
 	pass "a caller without a client certificate is refused"
 else
 	fail "a caller without a client certificate was served" "$out"
@@ -268,7 +268,7 @@ printf '{"hydrated":%s,"version_hash":"%s"}' "$(cat "$TMP/topology.json")" "$BOG
 out=$(api POST /topology/apply bogus.json)
 sleep 0.5
 warnings=$(in_c 'journalctl -u edge-agent -p warning -o cat --no-pager')
-if [ "${out%% *}" = 400 ] && printf '%s' "$warnings" | grep -qF "$BOGUS"; then
+if [ "${out%% *}" = 400 ] && grep -qF -- "$BOGUS" <<<"$warnings"; then
 	pass "an apply refused for a wrong hash (400) shows in journalctl -u edge-agent -p warning"
 else
 	fail "the refused apply is not in journalctl -p warning" "answer: $out"$'\n'"-p warning: $warnings"$'\n'"priorities: $(in_c 'journalctl -u edge-agent -o json --no-pager | grep -o "\"PRIORITY\":\"[0-9]\"" | sort | uniq -c')"
