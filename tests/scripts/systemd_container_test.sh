@@ -142,6 +142,9 @@ if ! out=$(docker run -d --name "$CONTAINER" --hostname edge-systemd-test \
 	finish
 fi
 in_c() { docker exec "$CONTAINER" bash -c "$1" 2>&1; }
+# in_c_has <command> <fixed text>: the whole output is read before grep
+# looks, so an early match cannot SIGPIPE docker exec (pipefail is on).
+in_c_has() { grep -qiF -- "$2" <<<"$(in_c "$1")"; }
 # Until systemd's bus is up, is-system-running says "offline"; then --wait
 # blocks until start-up is over.
 state=""
@@ -165,7 +168,7 @@ t0=$(date +%s)
 out=$(in_c "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
 	apt-get install -y -qq --no-install-recommends /share/$DEB_NAME")
 rc=$?
-if [ $rc -eq 0 ] && in_c 'dpkg-query -W -f="\${Status}" edge-agent' | grep -q "install ok installed"; then
+if [ $rc -eq 0 ] && in_c_has 'dpkg-query -W -f="\${Status}" edge-agent' "install ok installed"; then
 	pass "apt-get installs $DEB_NAME with its dependencies from the archive ($(($(date +%s) - t0)) s)"
 else
 	fail "apt-get install of the .deb failed (rc=$rc)" "$(printf '%s' "$out" | tail -20)"
@@ -210,7 +213,7 @@ fi
 out=$(in_c 'systemctl enable --now edge-agent')
 show() { in_c "systemctl show edge-agent -p $1 --value"; }
 if [ "$(show ActiveState)/$(show SubState)" = active/running ] &&
-	in_c 'systemctl status edge-agent --no-pager' | grep -q 'Active: active (running)'; then
+	in_c_has 'systemctl status edge-agent --no-pager' 'Active: active (running)'; then
 	pass "systemctl enable --now reaches active (running): Type=notify, so only after READY=1 (STATUS: $(show StatusText))"
 else
 	fail "systemctl enable --now did not reach active (running)" "$out"$'\n'"$(in_c 'systemctl status edge-agent --no-pager')"
@@ -231,7 +234,7 @@ else
 	fail "GET /health over mTLS" "$out"
 fi
 out=$(in_c 'curl -sS -m 10 --cacert /share/ca.crt https://127.0.0.1:8765/health')
-if ! printf '%s' "$out" | grep -qF '"status":"ok"'; then
+if ! grep -qF '"status":"ok"' <<<"$out"; then
 	pass "a caller without a client certificate is refused"
 else
 	fail "a caller without a client certificate was served" "$out"
@@ -265,7 +268,7 @@ printf '{"hydrated":%s,"version_hash":"%s"}' "$(cat "$TMP/topology.json")" "$BOG
 out=$(api POST /topology/apply bogus.json)
 sleep 0.5
 warnings=$(in_c 'journalctl -u edge-agent -p warning -o cat --no-pager')
-if [ "${out%% *}" = 400 ] && printf '%s' "$warnings" | grep -qF "$BOGUS"; then
+if [ "${out%% *}" = 400 ] && grep -qF -- "$BOGUS" <<<"$warnings"; then
 	pass "an apply refused for a wrong hash (400) shows in journalctl -u edge-agent -p warning"
 else
 	fail "the refused apply is not in journalctl -p warning" "answer: $out"$'\n'"-p warning: $warnings"$'\n'"priorities: $(in_c 'journalctl -u edge-agent -o json --no-pager | grep -o "\"PRIORITY\":\"[0-9]\"" | sort | uniq -c')"
@@ -329,7 +332,7 @@ for _ in $(seq 1 60); do
 done
 health=$(api GET /health)
 if [ -n "$ok" ] && [ "$(show NRestarts)" -gt "$restarts" ] && [ "${health%% *}" = 200 ] &&
-	in_c 'journalctl -u edge-agent --no-pager -o cat' | grep -qi 'watchdog timeout'; then
+	in_c_has 'journalctl -u edge-agent --no-pager -o cat' 'watchdog timeout'; then
 	pass "the watchdog restarts an agent frozen with SIGSTOP (MainPID $pid -> $(show MainPID)) and it serves again"
 else
 	fail "no watchdog restart after kill -STOP" "MainPID $pid -> $(show MainPID), NRestarts $restarts -> $(show NRestarts), $(show ActiveState)/$(show SubState), health: $health"
