@@ -394,6 +394,9 @@ int run_cli(int argc, char** argv) {
     if (!check_settings.resolve(check_config, &config, &config_error)) {
       if (config.state_dir.empty()) config.state_dir = default_state_dir();
     }
+    // The checks say everything; library chatter (the engine's "speaking API"
+    // line) would only break --json on stdout.
+    spdlog::set_level(spdlog::level::warn);
     CheckOptions options;
     options.online = check_online;
     auto results = run_checks(config, config_error, options);
