@@ -1,7 +1,5 @@
 #include "agent/canonical_json.h"
 
-#include "common/text.h"
-
 #include <locale.h>
 #include <openssl/evp.h>
 
@@ -18,6 +16,8 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "common/text.h"
 
 // Python-compatible canonical JSON in two passes: a single-pass parser builds
 // a compact tree (strings are views into the input unless they hold escapes,
@@ -53,16 +53,16 @@ struct Member {
   const char* key = nullptr;  // decoded UTF-8
   std::uint32_t key_size : 31 = 0;
   std::uint32_t stripped : 1 = 0;  // a DESIGN §2 volatile key: in the tree, not in the hash
-  std::uint32_t order = 0;  // position in the source object: the last duplicate wins
+  std::uint32_t order = 0;         // position in the source object: the last duplicate wins
   Value value;
 };
 
 }  // namespace json_detail
 namespace {
 using json_detail::Kind;
+using json_detail::kMaxPythonIntDigits;
 using json_detail::Member;
 using json_detail::Value;
-using json_detail::kMaxPythonIntDigits;
 
 bool key_less(const Member& a, const Member& b) {
   const std::size_t n = std::min(a.key_size, b.key_size);
@@ -332,8 +332,9 @@ class Parser {
         if (!value(m.value)) return false;
         path_.pop_back();
         if (depth_ == 1) {
-          root_raw_.emplace_back(std::string_view(key, key_size),
-                                 std::string_view(value_start, static_cast<std::size_t>(p_ - value_start)));
+          root_raw_.emplace_back(
+              std::string_view(key, key_size),
+              std::string_view(value_start, static_cast<std::size_t>(p_ - value_start)));
         }
         member_stack_.push_back(m);
         skip_ws();

@@ -18,8 +18,8 @@ class ShapeReader {
   }
   bool ok() const { return problems_.empty(); }
   std::string message() const {
-    std::string out = "hydrated topology has the wrong shape (" +
-                      std::to_string(problems_.size()) + " problem(s)): ";
+    std::string out = "hydrated topology has the wrong shape (" + std::to_string(problems_.size()) +
+                      " problem(s)): ";
     constexpr std::size_t kShown = 20;
     for (std::size_t i = 0; i < problems_.size() && i < kShown; ++i) {
       out += (i == 0 ? "" : "; ") + problems_[i];
@@ -113,8 +113,7 @@ void read_decky(ShapeReader& r, const JsonRef& d, const std::string& path, Decky
   // Per-service values: objects of scalars. A value of the wrong kind is a
   // validation error (SERVICE_CFG_INVALID, a 400), not a shape error, so it
   // is kept for the validator to report.
-  if (auto sc =
-          r.maybe(*config, cpath, "service_config", JsonRef::Kind::kObject, "an object")) {
+  if (auto sc = r.maybe(*config, cpath, "service_config", JsonRef::Kind::kObject, "an object")) {
     for (std::size_t i = 0; i < sc->size(); ++i) {
       const std::string service(sc->key_at(i));
       JsonRef values = sc->value_at(i);
@@ -200,13 +199,13 @@ Expected<Topology> read_topology(const JsonRef& hydrated) {
 Expected<ApplyRequest> read_apply_request(std::string_view body) {
   auto tree = JsonTree::parse(body, JsonTree::Duplicates::kReject);
   if (!tree) {
-    return shape_error("request body is not valid JSON: " + tree.error().message() +
-                       "; expected " + kApplyShape);
+    return shape_error("request body is not valid JSON: " + tree.error().message() + "; expected " +
+                       kApplyShape);
   }
   JsonRef root = tree->root();
   if (!root.is_object()) {
-    return shape_error(std::string("request body must be a JSON object, got ") +
-                       root.type_name() + "; expected " + kApplyShape);
+    return shape_error(std::string("request body must be a JSON object, got ") + root.type_name() +
+                       "; expected " + kApplyShape);
   }
   auto hydrated = root.find("hydrated");
   if (!hydrated || !hydrated->is_object()) {
@@ -229,8 +228,8 @@ Expected<ApplyRequest> read_apply_request(std::string_view body) {
 Expected<std::string> read_teardown_request(std::string_view body) {
   auto tree = JsonTree::parse(body, JsonTree::Duplicates::kReject);
   if (!tree) {
-    return shape_error("request body is not valid JSON: " + tree.error().message() +
-                       "; expected " + kTeardownShape);
+    return shape_error("request body is not valid JSON: " + tree.error().message() + "; expected " +
+                       kTeardownShape);
   }
   auto id = tree->root().find("topology_id");
   if (!id || !id->is_string()) {

@@ -99,7 +99,8 @@ void TopologyService::watch_stored_row() {
       plan = docker::plan_topology(*valid, *catalog(), {options_.base_image, options_.agent_id});
     }
   }
-  if (problem) spdlog::error("topology '{}': {}; drift is not computed", row->topology_id, *problem);
+  if (problem)
+    spdlog::error("topology '{}': {}; drift is not computed", row->topology_id, *problem);
   {
     std::lock_guard lock(snap_mu_);
     watch_problem_ = problem;
@@ -149,9 +150,9 @@ Expected<TopologyService::Prepared, Reply> TopologyService::prepare_apply(
   const auto catalog_now = catalog();
   auto valid = validate_topology(std::move(req.topology), *catalog_now);
   if (!valid) return detail(400, format_validation_detail(valid.error()));
-  return Prepared{docker::plan_topology(*valid, *catalog_now,
-                                        {options_.base_image, options_.agent_id}),
-                  std::move(req.local_hash), std::move(req.blob)};
+  return Prepared{
+      docker::plan_topology(*valid, *catalog_now, {options_.base_image, options_.agent_id}),
+      std::move(req.local_hash), std::move(req.blob)};
 }
 
 Reply TopologyService::apply_failed(const Prepared& p, const Status& why) {
@@ -161,15 +162,20 @@ Reply TopologyService::apply_failed(const Prepared& p, const Status& why) {
   return detail(500, "apply of topology '" + p.plan.topology_id + "' failed: " + why.message());
 }
 
+std::optional<Reply> TopologyService::supersede_refused(const Row& old, const std::string& tid,
+                                                        const Status& why) {
+  (void)note_write(store_->record_error(
+      old.topology_id, clip("superseding by '" + tid + "' failed: " + why.message())));
+  refresh_snapshot();
+  return detail(409, "agent already has topology '" + old.topology_id + "'; cannot apply '" + tid +
+                         "': tearing the old one down failed: " + why.message());
+}
+
 std::optional<Reply> TopologyService::supersede(const Row& old, const std::string& tid) {
   spdlog::info("topology '{}' supersedes '{}': tearing the old one down first", tid,
                old.topology_id);
   if (Status down = runtime_->teardown(old.topology_id, {old.topology_id}); !down.ok()) {
-    (void)note_write(store_->record_error(
-        old.topology_id, clip("superseding by '" + tid + "' failed: " + down.message())));
-    refresh_snapshot();
-    return detail(409, "agent already has topology '" + old.topology_id + "'; cannot apply '" +
-                           tid + "': tearing the old one down failed: " + down.message());
+    return supersede_refused(old, tid, down);
   }
   if (!note_write(store_->clear(old.topology_id)).ok()) {
     return detail(500, "the old topology '" + old.topology_id +
@@ -195,9 +201,15 @@ Reply TopologyService::apply(std::string_view body) {
   std::vector<std::string> adopt{tid};
   if (superseding) adopt.push_back(row->topology_id);
   if (Status st = runtime_->check_subnets(p.plan, adopt); !st.ok()) {
-    if (st.code() != docker::kSubnetConflict) return finish("apply", start, apply_failed(p, st));
-    return finish("apply", start,
-                  detail(400, "1 topology validation error(s): [SUBNET_CONFLICT] " + st.message()));
+    if (st.code() == docker::kSubnetConflict) {
+      return finish(
+          "apply", start,
+          detail(400, "1 topology validation error(s): [SUBNET_CONFLICT] " + st.message()));
+    }
+    // Docker cannot even be read: the pinned topology still runs, so it
+    // keeps its row (with the error) rather than a marker of the new one.
+    if (superseding) return finish("apply", start, *supersede_refused(*row, tid, st));
+    return finish("apply", start, apply_failed(p, st));
   }
   // 5. The master is authoritative: a new topology supersedes the pinned one.
   if (superseding) {
@@ -239,8 +251,8 @@ Reply TopologyService::teardown(std::string_view body) {
   spdlog::info("teardown started: topology '{}'", tid);
   auto row = snapshot();
   const bool pinned = row && row->topology_id == tid;
-  Status result = runtime_->teardown(tid, pinned ? std::vector<std::string>{tid}
-                                                 : std::vector<std::string>{});
+  Status result =
+      runtime_->teardown(tid, pinned ? std::vector<std::string>{tid} : std::vector<std::string>{});
   if (!result.ok()) {
     if (pinned) {
       (void)note_write(store_->record_error(tid, clip("teardown failed: " + result.message())));

@@ -110,6 +110,9 @@ class TopologyService {
   // Caller holds op_mu_. Tears `old` down and forgets it; the 409/500 reply
   // when that fails (recorded on the old row).
   std::optional<Reply> supersede(const Row& old, const std::string& tid);
+  // Caller holds op_mu_. The 409 of a supersede that cannot happen, the
+  // error recorded on the old (still pinned) row.
+  std::optional<Reply> supersede_refused(const Row& old, const std::string& tid, const Status& why);
   // Caller holds op_mu_. Records the failure first, then the 500 reply.
   Reply apply_failed(const Prepared& p, const Status& why);
 

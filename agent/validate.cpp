@@ -50,10 +50,8 @@ struct Reserved {
   const char* what;
 };
 const Reserved kReserved[] = {
-    {{0x00000000, 8}, "0.0.0.0/8 (this network)"},
-    {{0x7F000000, 8}, "127.0.0.0/8 (loopback)"},
-    {{0xA9FE0000, 16}, "169.254.0.0/16 (link-local)"},
-    {{0xE0000000, 4}, "224.0.0.0/4 (multicast)"},
+    {{0x00000000, 8}, "0.0.0.0/8 (this network)"},     {{0x7F000000, 8}, "127.0.0.0/8 (loopback)"},
+    {{0xA9FE0000, 16}, "169.254.0.0/16 (link-local)"}, {{0xE0000000, 4}, "224.0.0.0/4 (multicast)"},
     {{0xF0000000, 4}, "240.0.0.0/4 (reserved)"},
 };
 
@@ -145,8 +143,8 @@ class TopologyValidator {
     }
     for (const auto& [other, other_net] : subnets_) {
       if (subnet->overlaps(other_net)) {
-        add("SUBNET_OVERLAP", label + " (" + lan.subnet + ") overlaps LAN " + shown(other) +
-                                  " (" + subnet_texts_[other] + ")");
+        add("SUBNET_OVERLAP", label + " (" + lan.subnet + ") overlaps LAN " + shown(other) + " (" +
+                                  subnet_texts_[other] + ")");
       }
     }
     subnets_[lan.name] = *subnet;
@@ -176,15 +174,15 @@ class TopologyValidator {
   void check_services(const Decky& d, const std::string& label) {
     for (const std::string& svc : d.services) {
       if (catalog_.count(svc) == 0) {
-        add("UNKNOWN_SERVICE", label + ": unknown service " + shown(svc) +
-                                   " (not in the agent's service catalog)");
+        add("UNKNOWN_SERVICE",
+            label + ": unknown service " + shown(svc) + " (not in the agent's service catalog)");
       }
     }
     for (const auto& [svc, values] : d.service_config) {
       (void)values;
       if (std::find(d.services.begin(), d.services.end(), svc) == d.services.end()) {
-        add("SERVICE_CFG_UNDECLARED", label + ": service_config for " + shown(svc) +
-                                          " which is not in its services list");
+        add("SERVICE_CFG_UNDECLARED",
+            label + ": service_config for " + shown(svc) + " which is not in its services list");
       }
     }
     for (const std::string& bad : d.bad_service_config) {
@@ -196,8 +194,8 @@ class TopologyValidator {
   void check_ips(const Decky& d, const std::string& label,
                  std::map<std::string, std::map<std::uint32_t, std::string>>* ips_in_lan) {
     for (const auto& [lan, ip_text] : d.ips_by_lan) {
-      bool known = std::any_of(t_.lans.begin(), t_.lans.end(),
-                               [&](const Lan& l) { return l.name == lan; });
+      bool known =
+          std::any_of(t_.lans.begin(), t_.lans.end(), [&](const Lan& l) { return l.name == lan; });
       if (!known) {
         add("IP_UNKNOWN_LAN", label + " claims an IP in unknown LAN " + shown(lan));
         continue;

@@ -20,8 +20,7 @@ TimeSource::SteadyTime ManualTimeSource::steady_now() const {
 
 std::chrono::system_clock::time_point ManualTimeSource::system_now() const {
   std::lock_guard lock(mu_);
-  return system_origin_ +
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(offset_);
+  return system_origin_ + std::chrono::duration_cast<std::chrono::system_clock::duration>(offset_);
 }
 
 bool ManualTimeSource::wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,

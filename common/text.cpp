@@ -2,8 +2,8 @@
 
 #include <arpa/inet.h>
 #include <locale.h>
-#include <wctype.h>
 #include <openssl/evp.h>
+#include <wctype.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -91,7 +91,9 @@ std::string unicode_lower(std::string_view s) {
       out.push_back(s[i++]);
       continue;
     }
-    auto b = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k])); };
+    auto b = [&](std::size_t k) {
+      return static_cast<std::uint32_t>(static_cast<unsigned char>(s[i + k]));
+    };
     std::uint32_t cp = n == 1   ? b(0)
                        : n == 2 ? ((b(0) & 0x1F) << 6) | (b(1) & 0x3F)
                        : n == 3 ? ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F)

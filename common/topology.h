@@ -22,9 +22,9 @@ struct Lan {
 struct Decky {
   std::string uuid;
   std::string name;
-  std::vector<std::string> services;                // in the master's order
-  std::map<std::string, std::string> ips_by_lan;    // LAN name -> IPv4, as sent
-  bool forwards_l3 = false;                         // a gateway decky
+  std::vector<std::string> services;              // in the master's order
+  std::map<std::string, std::string> ips_by_lan;  // LAN name -> IPv4, as sent
+  bool forwards_l3 = false;                       // a gateway decky
   // decky_config.service_config: service -> key -> the scalar rendered as
   // text (a bool "true"/"false", a number as Python's json prints it, a
   // string as is); nulls are absent.
@@ -48,7 +48,6 @@ struct Topology {
   std::vector<Edge> edges;
   bool operator==(const Topology&) const = default;
 };
-
 
 // A Topology that passed validate_topology() (agent/validate.h): only that
 // function makes one, so whoever holds one holds a checked topology.

@@ -1,7 +1,5 @@
 #include "docker_obs/converge.h"
 
-#include "common/thread.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +14,8 @@
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include "common/thread.h"
 
 namespace edge::docker {
 
@@ -84,8 +84,7 @@ std::string string_at(const json& j, const char* key) {
 // Engine calls on one object. Every failure names the object and carries the
 // engine's own words.
 
-Status remove_container(DockerEngine& engine, const std::string& id,
-                               const std::string& name) {
+Status remove_container(DockerEngine& engine, const std::string& id, const std::string& name) {
   EngineResponse r = engine.del("/containers/" + id + "?force=1&v=1", "DELETE /containers/{id}");
   if (r.ok() || r.status == 404) return Status::success();  // gone already is fine
   return Status::failure("removing container " + name + ": " + r.message());
@@ -246,8 +245,7 @@ class ImagePuller {
 };
 
 // POST /containers/create, pulling the image once when the engine lacks it.
-Status create_container(DockerEngine& engine, ImagePuller& puller,
-                               const ContainerSpec& spec) {
+Status create_container(DockerEngine& engine, ImagePuller& puller, const ContainerSpec& spec) {
   const std::string path = "/containers/create?name=" + url_encode(spec.name);
   const json body = spec.create_body();
   EngineResponse r = engine.post(path, body, "POST /containers/create");
@@ -260,7 +258,7 @@ Status create_container(DockerEngine& engine, ImagePuller& puller,
   }
   if (!r.ok()) {
     return Status::failure("creating container " + spec.name + " (image " + spec.image +
-                                  "): " + r.message());
+                           "): " + r.message());
   }
   return Status::success();
 }
@@ -279,7 +277,7 @@ Status create_base(DockerEngine& engine, ImagePuller& puller, const ContainerSpe
     if (!r.ok()) {
       // The next converge sees the missing endpoint and recreates it.
       return Status::failure("connecting container " + spec.name + " to network " + net +
-                                    (ip.empty() ? "" : " as " + ip) + ": " + r.message());
+                             (ip.empty() ? "" : " as " + ip) + ": " + r.message());
     }
   }
   return start_container(engine, spec.name);
@@ -293,7 +291,7 @@ Status create_service(DockerEngine& engine, ImagePuller& puller, const Container
 // Removes containers (services first: they live in a base's namespace), then
 // networks.
 Status remove_objects(DockerEngine& engine, const std::vector<LiveContainer>& containers,
-                             const std::vector<LiveNetwork>& networks, int parallelism) {
+                      const std::vector<LiveNetwork>& networks, int parallelism) {
   std::vector<Task> services;
   std::vector<Task> others;
   for (const LiveContainer& c : containers) {
@@ -355,7 +353,8 @@ Status execute(DockerEngine& engine, const Actions& a, int parallelism) {
   for (const ContainerSpec* b : a.bases_to_start) {
     tasks.push_back([&engine, b] { return start_container(engine, b->name); });
   }
-  for (const ContainerSpec* b : a.bases_to_unpause) tasks.push_back(simple(b, "unpause", "unpausing"));
+  for (const ContainerSpec* b : a.bases_to_unpause)
+    tasks.push_back(simple(b, "unpause", "unpausing"));
   if (Status st = run_phase(tasks, parallelism); !st.ok()) return st;
 
   tasks.clear();

@@ -116,13 +116,14 @@ Expected<std::vector<LiveContainer>> parse_containers(const json& body) {
     if (auto host = c.find("HostConfig"); host != c.end()) {
       live.network_mode = string_at(*host, "NetworkMode");
     }
-    if (auto settings = c.find("NetworkSettings");
-        settings != c.end() && settings->is_object() && settings->contains("Networks") &&
-        (*settings)["Networks"].is_object()) {
+    if (auto settings = c.find("NetworkSettings"); settings != c.end() && settings->is_object() &&
+                                                   settings->contains("Networks") &&
+                                                   (*settings)["Networks"].is_object()) {
       for (const auto& [net, ep] : (*settings)["Networks"].items()) {
         if (net == "none") continue;  // NetworkMode none: no endpoint at all
         std::string ip;
-        if (ep.is_object() && ep.contains("IPAMConfig")) ip = string_at(ep["IPAMConfig"], "IPv4Address");
+        if (ep.is_object() && ep.contains("IPAMConfig"))
+          ip = string_at(ep["IPAMConfig"], "IPv4Address");
         live.endpoints[net] = ip;
       }
     }
@@ -156,10 +157,10 @@ Live topology_objects(const Live& owned, const std::string& topology_id) {
 }
 
 bool Actions::empty() const {
-  return networks_to_create.empty() && networks_to_remove.empty() &&
-         containers_to_remove.empty() && bases_to_create.empty() && bases_to_start.empty() &&
-         bases_to_unpause.empty() && services_to_create.empty() && services_to_start.empty() &&
-         services_to_restart.empty() && services_to_unpause.empty();
+  return networks_to_create.empty() && networks_to_remove.empty() && containers_to_remove.empty() &&
+         bases_to_create.empty() && bases_to_start.empty() && bases_to_unpause.empty() &&
+         services_to_create.empty() && services_to_start.empty() && services_to_restart.empty() &&
+         services_to_unpause.empty();
 }
 
 Actions diff(const Plan& plan, const Live& owned) {
@@ -283,8 +284,8 @@ json drift_report(const Plan& plan, const Live& owned, const Actions& a) {
   for (const auto& c : a.containers_to_remove) {
     if (!recreated.contains(c.name)) extra.push_back(c.name);
   }
-  for (const auto* list : {&a.bases_to_start, &a.bases_to_unpause, &a.services_to_start,
-                           &a.services_to_unpause}) {
+  for (const auto* list :
+       {&a.bases_to_start, &a.bases_to_unpause, &a.services_to_start, &a.services_to_unpause}) {
     for (const ContainerSpec* c : *list) stopped.push_back(c->name);
   }
   const bool in_sync = a.empty();

@@ -1,7 +1,5 @@
 #include "docker_obs/observer.h"
 
-#include "common/thread.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +10,8 @@
 #include <set>
 #include <thread>
 #include <utility>
+
+#include "common/thread.h"
 
 namespace edge::docker {
 namespace {
@@ -57,7 +57,8 @@ Observation derive_observation(const EngineSnapshot& snapshot, const std::string
   }
   std::sort(o.bridges.begin(), o.bridges.end());
   std::sort(o.containers.begin(), o.containers.end());
-  o.drift = watched == nullptr ? json::object() : drift_report(*watched, owned, diff(*watched, owned));
+  o.drift =
+      watched == nullptr ? json::object() : drift_report(*watched, owned, diff(*watched, owned));
   return o;
 }
 
@@ -392,8 +393,9 @@ void Observer::stop() {
     (void)run->stream.join_for(std::chrono::milliseconds(1000));
     (void)run->lister.join_for(std::chrono::milliseconds(1000));
   } else {
-    spdlog::warn("docker: an observer thread is stuck in an engine call; it ends at that call's "
-                 "timeout");
+    spdlog::warn(
+        "docker: an observer thread is stuck in an engine call; it ends at that call's "
+        "timeout");
     stopping_.push_back(std::move(run));
   }
   // Waits out a callback already running; none starts after this.

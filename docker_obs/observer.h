@@ -3,11 +3,10 @@
 // "drift", §5 "Observation").
 //
 // The Observer lists every network and container carrying a
-// decnet.topology.id label (keeping this agent's own), follows GET /events and re-lists (debounced) when
-// a labelled container or any network changes, and re-lists after every
-// reconnect of the events stream. Besides that it re-lists only once per
-// `safety_relist` period: no polling loop. observe() and engine_info() are
-// served from the cache and never make an engine round trip.
+// decnet.topology.id label (keeping this agent's own), follows GET /events and re-lists (debounced)
+// when a labelled container or any network changes, and re-lists after every reconnect of the
+// events stream. Besides that it re-lists only once per `safety_relist` period: no polling loop.
+// observe() and engine_info() are served from the cache and never make an engine round trip.
 //
 // When the engine is unreachable the observation is {reachable=false,
 // error=<reason>}, and stays served; the stream reconnects with a capped
@@ -79,7 +78,7 @@ bool event_triggers_relist(const nlohmann::json& event, const EventScope& scope 
 EngineSnapshot list_labelled_objects(DockerEngine& engine);
 
 struct ObserverOptions {
-  std::string owner;  // this agent's id: only its objects are observed
+  std::string owner;                               // this agent's id: only its objects are observed
   std::chrono::milliseconds debounce{100};         // events -> one re-list
   std::chrono::milliseconds safety_relist{60000};  // re-list even when quiet
   std::chrono::milliseconds initial_backoff{100};  // stream reconnect

@@ -53,8 +53,9 @@ json ContainerSpec::create_body() const {
   if (!env.empty()) body["Env"] = env_list(env);
   if (!hostname.empty()) body["Hostname"] = hostname;
 
-  json host = {{"RestartPolicy", {{"Name", "unless-stopped"}}},
-               {"LogConfig", {{"Type", "json-file"}, {"Config", {{"max-size", "10m"}, {"max-file", "5"}}}}}};
+  json host = {
+      {"RestartPolicy", {{"Name", "unless-stopped"}}},
+      {"LogConfig", {{"Type", "json-file"}, {"Config", {{"max-size", "10m"}, {"max-file", "5"}}}}}};
   if (!cap_add.empty()) host["CapAdd"] = cap_add;
   if (role == "service") {
     host["NetworkMode"] = network_mode;
@@ -66,7 +67,8 @@ json ContainerSpec::create_body() const {
       json bindings = json::object();
       for (const PublishedPort& p : ports) {
         exposed[port_key(p)] = json::object();
-        bindings[port_key(p)] = json::array({{{"HostIp", ""}, {"HostPort", std::to_string(p.port)}}});
+        bindings[port_key(p)] =
+            json::array({{{"HostIp", ""}, {"HostPort", std::to_string(p.port)}}});
       }
       body["ExposedPorts"] = std::move(exposed);
       host["PortBindings"] = std::move(bindings);

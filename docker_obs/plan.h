@@ -53,11 +53,11 @@ struct ContainerSpec {
   std::string hostname;  // base only
   // Base only: network name -> fixed IPv4 ("" = engine-assigned), in order.
   std::vector<std::pair<std::string, std::string>> networks;
-  bool forwards_l3 = false;            // base only: net.ipv4.ip_forward=1
-  std::vector<PublishedPort> ports;    // base of a gateway decky only
-  std::vector<std::string> cap_add;    // base: NET_ADMIN; service: the catalog's
-  std::vector<std::string> volumes;    // service only: binds "host:container[:mode]"
-  std::string network_mode;            // service only: "container:<base name>"
+  bool forwards_l3 = false;                   // base only: net.ipv4.ip_forward=1
+  std::vector<PublishedPort> ports;           // base of a gateway decky only
+  std::vector<std::string> cap_add;           // base: NET_ADMIN; service: the catalog's
+  std::vector<std::string> volumes;           // service only: binds "host:container[:mode]"
+  std::string network_mode;                   // service only: "container:<base name>"
   std::map<std::string, std::string> labels;  // includes kLabelSpec and kLabelOwner
   // Body for POST /containers/create?name=...: attaches only the FIRST
   // network; the rest go through POST /networks/{id}/connect (API < 1.44).

@@ -181,7 +181,9 @@ TEST_F(ConvergeEngine, ServiceSharesItsBaseNetworkNamespace) {
   EXPECT_EQ(http["Config"]["Labels"][kLabelServiceName], "http");
   EXPECT_EQ(http["Config"]["Labels"][kLabelService], "true");
   EXPECT_EQ(http["Config"]["Labels"][kLabelOwner], owner_);
-  EXPECT_EQ(http["HostConfig"]["LogConfig"], json::parse(R"({"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}})"));
+  EXPECT_EQ(
+      http["HostConfig"]["LogConfig"],
+      json::parse(R"({"Type": "json-file", "Config": {"max-file": "5", "max-size": "10m"}})"));
   EXPECT_EQ(http["Config"]["Labels"][kLabelDecky], "web");
 }
 
@@ -300,8 +302,7 @@ TEST_F(ConvergeEngine, AnUnpullableBaseImageFailsNamingTheImage) {
       engine_, edge::testing::to_plan(topology(), catalog_, "nonexistent.invalid/nope:1", owner_),
       kParallelism);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("pulling image nonexistent.invalid/nope:1 failed"),
-            std::string::npos)
+  EXPECT_NE(st.message().find("pulling image nonexistent.invalid/nope:1 failed"), std::string::npos)
       << st.message();
 }
 
@@ -310,12 +311,18 @@ TEST_F(ConvergeEngine, OnlyThisAgentsObjectsAreTouchedWhateverTheirLabels) {
   // and no owner, and a container of THIS topology owned by another agent.
   const std::string decoy_net = "decnet_t_decoy_" + other_id_.substr(0, 8);
   ASSERT_EQ(docker("network create --label " + std::string(kLabelTopologyId) + "=" + other_id_ +
-                   " " + decoy_net).status, 0);
+                   " " + decoy_net)
+                .status,
+            0);
   ASSERT_EQ(docker("run -d --name " + decoy_net + "-c --label " + kLabelTopologyId + "=" +
-                   other_id_ + " " + kTestImage + " sleep 300").status, 0);
+                   other_id_ + " " + kTestImage + " sleep 300")
+                .status,
+            0);
   ASSERT_EQ(docker("run -d --name " + prefix_ + "foreign --label " + kLabelTopologyId + "=" +
                    topology_id_ + " --label " + kLabelOwner + "=someone-else " + kTestImage +
-                   " sleep 300").status, 0);
+                   " sleep 300")
+                .status,
+            0);
   converge_ok(topology());
   // A leftover of this agent under another id IS removed by the next converge.
   json other = topology();

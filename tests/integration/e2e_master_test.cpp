@@ -26,8 +26,8 @@
 #include "agent/build_info.h"
 #include "agent/canonical_json.h"
 #include "docker_obs/converge.h"
-#include "store/agent_id.h"
 #include "docker_obs/engine.h"
+#include "store/agent_id.h"
 #include "tests/support/test_support.h"
 #include "tests/support/topology_builder.h"
 

@@ -12,8 +12,8 @@
 #include "docker_obs/observer.h"
 #include "docker_obs/runtime.h"
 #include "tests/support/docker_fixture.h"
-#include "tests/support/model.h"
 #include "tests/support/drift_json.h"
+#include "tests/support/model.h"
 #include "tests/support/topology_builder.h"
 
 namespace edge::docker {

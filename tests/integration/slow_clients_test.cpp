@@ -161,9 +161,10 @@ class SlowClients : public ::testing::Test {
     ASSERT_EQ(agent_.start(o), "");
   }
   void TearDown() override {
+    const std::string owner = agent_.agent_id();
     agent_.stop();
-    auto st = docker::teardown_topology(engine_, shape_.id, 4);
-    EXPECT_TRUE(st.ok) << st.message;
+    auto st = docker::teardown_topology(engine_, shape_.id, owner, {shape_.id}, 4);
+    EXPECT_TRUE(st.ok()) << st.message();
   }
   std::string pki(const char* name) const { return (pki_.path() / name).string(); }
 

@@ -181,7 +181,7 @@ DEPENDS=$(field Depends)
 missing=""
 # Package names as Debian 12 ships them; the library ones come from
 # dpkg-shlibdeps, so they prove CPACK_DEBIAN_PACKAGE_SHLIBDEPS ran.
-for dep in systemd adduser procps libc6 libstdc++6 libcurl4 libsqlite3-0 libssl3 libspdlog libfmt libcpp-httplib; do
+for dep in systemd adduser procps libc6 libstdc++6 libcurl4 libsqlite3-0 libssl3 libspdlog libfmt; do
 	printf '%s' "$DEPENDS" | tr ',' '\n' | sed 's/^ *//' | grep -q "^$dep" || missing+="$dep "
 done
 if [ -z "$missing" ]; then

@@ -57,9 +57,9 @@ class AgentHarness {
     rt.connect_timeout = std::chrono::milliseconds(500);
     auto runtime = docker::make_docker_runtime(rt);
     runtime->start();
-    service_ = std::make_unique<TopologyService>(std::move(opened.store), std::move(runtime),
-                                                 o.catalog, ServiceOptions{o.base_image, owner},
-                                                 nullptr, clock_);
+    service_ =
+        std::make_unique<TopologyService>(std::move(opened.store), std::move(runtime), o.catalog,
+                                          ServiceOptions{o.base_image, owner}, nullptr, clock_);
     ServerOptions so;
     so.port = 0;
     so.max_body_bytes = o.max_body_bytes;

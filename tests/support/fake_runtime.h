@@ -40,7 +40,8 @@ class FakeRuntime final : public docker::TopologyRuntime {
     log_->applied.push_back(plan);
     if (!log_->fail_apply.ok()) return log_->fail_apply;
     docker::Live next;
-    for (const auto& n : plan.networks) next.networks.push_back({n.name, n.name, n.labels, {n.subnet}});
+    for (const auto& n : plan.networks)
+      next.networks.push_back({n.name, n.name, n.labels, {n.subnet}});
     for (const auto& b : plan.bases) {
       std::map<std::string, std::string> eps(b.networks.begin(), b.networks.end());
       next.containers.push_back({b.name, b.name, "running", b.labels, "", eps});

@@ -71,9 +71,9 @@ TEST_F(ServiceTest, AnApplyIsParsedOnceStoresTheBytesThatWereHashedAndPlansOnce)
   const json t = topology(kA);
   // Spacing the master's json.dumps would not produce: the stored blob is
   // the text as received, and it hashes to the version hash.
-  const std::string text = "{ \"topology\" : " + t["topology"].dump() + ", \"lans\": " +
-                           t["lans"].dump() + ", \"deckies\": " + t["deckies"].dump() +
-                           ", \"edges\": " + t["edges"].dump() + " }";
+  const std::string text =
+      "{ \"topology\" : " + t["topology"].dump() + ", \"lans\": " + t["lans"].dump() +
+      ", \"deckies\": " + t["deckies"].dump() + ", \"edges\": " + t["edges"].dump() + " }";
   const std::string hash = canonical_hash(text).text;
   Reply r = service_->apply(R"({"version_hash":")" + hash + R"(", "hydrated": )" + text + "}");
   ASSERT_EQ(r.status, 200) << r.body.dump();
@@ -83,8 +83,8 @@ TEST_F(ServiceTest, AnApplyIsParsedOnceStoresTheBytesThatWereHashedAndPlansOnce)
   EXPECT_EQ(stored->hydrated_json, text);
   EXPECT_EQ(stored->version_hash, hash);
   EXPECT_EQ(stored->applied_at, 1700000000);
-  EXPECT_EQ(calls(), (std::vector<std::string>{"watch none", "check " + kA, "apply " + kA,
-                                               "watch " + kA}));
+  EXPECT_EQ(calls(),
+            (std::vector<std::string>{"watch none", "check " + kA, "apply " + kA, "watch " + kA}));
   json s = service_->state();
   EXPECT_EQ(s["drift"]["in_sync"], true) << s.dump();
   EXPECT_EQ(s["last_error"], nullptr);
@@ -97,8 +97,7 @@ TEST_F(ServiceTest, ADuplicateKeySpelledWithEscapesAtTheTopIs422AndChangesNothin
                            R"(,"version_hash":")" + canonical_hash(a.dump()).text + "\"}";
   Reply r = service_->apply(body);
   EXPECT_EQ(r.status, 422);
-  EXPECT_NE(r.body["detail"].get<std::string>().find("duplicate key 'hydrated'"),
-            std::string::npos)
+  EXPECT_NE(r.body["detail"].get<std::string>().find("duplicate key 'hydrated'"), std::string::npos)
       << r.body.dump();
   EXPECT_FALSE(row());
   EXPECT_EQ(calls(), std::vector<std::string>{"watch none"});
@@ -147,8 +146,7 @@ TEST_F(ServiceTest, AWrongShapeIs422NotA500) {
   t["deckies"][1].erase("decky_config");
   Reply r = service_->apply(body_of(t));
   EXPECT_EQ(r.status, 422);
-  EXPECT_NE(r.body["detail"].get<std::string>().find("decky_config is missing"),
-            std::string::npos);
+  EXPECT_NE(r.body["detail"].get<std::string>().find("decky_config is missing"), std::string::npos);
   EXPECT_EQ(service_->apply(R"({"hydrated": [], "version_hash": "x"})").status, 422);
   EXPECT_EQ(service_->apply("not json").status, 422);
   EXPECT_FALSE(row());
@@ -213,8 +211,7 @@ TEST_F(ServiceTest, TeardownOfThePinnedTopologyAdoptsItsUnownedObjectsAndClearsT
   forget_calls();
   Reply r = service_->teardown(R"({"topology_id":")" + kA + "\"}");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(calls(),
-            (std::vector<std::string>{"teardown " + kA + " adopt=" + kA, "watch none"}));
+  EXPECT_EQ(calls(), (std::vector<std::string>{"teardown " + kA + " adopt=" + kA, "watch none"}));
   EXPECT_FALSE(row());
   forget_calls();
   EXPECT_EQ(service_->teardown(R"({"topology_id":"someone-else"})").status, 200);
@@ -233,8 +230,7 @@ TEST_F(ServiceTest, ARestartWatchesTheCachedTopologyAndAppliesNothing) {
 TEST_F(ServiceTest, ACatalogReloadReplansTheWatchedTopologySoDriftShowsTheChange) {
   ASSERT_EQ(service_->apply(body_of(topology(kA))).status, 200);
   EXPECT_EQ(service_->state()["drift"]["in_sync"], true);
-  ASSERT_TRUE(
-      service_->reload_catalog({{"http", {.image = "img:2", .tcp_ports = {80}}}}).ok());
+  ASSERT_TRUE(service_->reload_catalog({{"http", {.image = "img:2", .tcp_ports = {80}}}}).ok());
   json d = service_->state()["drift"];
   EXPECT_EQ(d["in_sync"], false);
   EXPECT_EQ(d["changed"].size(), 3u) << d.dump();  // the three http containers

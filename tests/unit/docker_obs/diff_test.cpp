@@ -59,10 +59,18 @@ Live converged_t1() {
   Live s;
   s.networks = {{"n1", "decnet_t_t1_dmz", labels("t1", "s-dmz", "lan"), {"10.0.0.0/24"}},
                 {"n2", "decnet_t_t1_lan", labels("t1", "s-lan", "lan"), {"10.1.0.0/24"}}};
-  s.containers = {{"c1", "decnet_t_t1_web", "running", labels("t1", "s-web"), "decnet_t_t1_dmz",
+  s.containers = {{"c1",
+                   "decnet_t_t1_web",
+                   "running",
+                   labels("t1", "s-web"),
+                   "decnet_t_t1_dmz",
                    {{"decnet_t_t1_dmz", "10.0.0.10"}, {"decnet_t_t1_lan", "10.1.0.10"}}},
-                  {"c2", "decnet_t_t1_web-ssh", "running", labels("t1", "s-ssh", "service"),
-                   "container:c1", {}}};
+                  {"c2",
+                   "decnet_t_t1_web-ssh",
+                   "running",
+                   labels("t1", "s-ssh", "service"),
+                   "container:c1",
+                   {}}};
   return s;
 }
 
@@ -98,8 +106,7 @@ TEST(Diff, ADisconnectedEndpointIsDriftAndTheBaseIsRecreated) {
   Actions a = diff(p, s);
   ASSERT_EQ(a.bases_to_create.size(), 1u);
   ASSERT_EQ(a.services_to_create.size(), 1u);  // stuck in the old namespace otherwise
-  EXPECT_EQ(drift_of(p, s),
-            drift(kNone, kNone, kNone, {"decnet_t_t1_web", "decnet_t_t1_web-ssh"}));
+  EXPECT_EQ(drift_of(p, s), drift(kNone, kNone, kNone, {"decnet_t_t1_web", "decnet_t_t1_web-ssh"}));
 }
 
 TEST(Diff, AWrongIpIsDrift) {
@@ -119,14 +126,17 @@ TEST(Diff, NamesMissingStoppedChangedAndExtraObjectsSorted) {
   Live s;
   s.networks = {{"n1", "decnet_t_t1_dmz", labels("t1", "old-spec", "lan"), {}},
                 {"n3", "decnet_t_t1_zombie", labels("t1", "x", "lan"), {}}};
-  s.containers = {{"c1", "decnet_t_t1_web", "exited", labels("t1", "s-web"), "",
+  s.containers = {{"c1",
+                   "decnet_t_t1_web",
+                   "exited",
+                   labels("t1", "s-web"),
+                   "",
                    {{"decnet_t_t1_dmz", "10.0.0.10"}, {"decnet_t_t1_lan", "10.1.0.10"}}},
                   {"c9", "decnet_t_t1_aaa", "running", labels("t1", "x"), "", {}}};
   // The dmz is recreated (old spec), so the base on it is too.
-  EXPECT_EQ(drift_of(plan_t1(), s),
-            drift({"decnet_t_t1_lan", "decnet_t_t1_web-ssh"},
-                  {"decnet_t_t1_aaa", "decnet_t_t1_zombie"}, kNone,
-                  {"decnet_t_t1_dmz", "decnet_t_t1_web"}));
+  EXPECT_EQ(drift_of(plan_t1(), s), drift({"decnet_t_t1_lan", "decnet_t_t1_web-ssh"},
+                                          {"decnet_t_t1_aaa", "decnet_t_t1_zombie"}, kNone,
+                                          {"decnet_t_t1_dmz", "decnet_t_t1_web"}));
 }
 
 TEST(Diff, AStoppedBaseIsStartedAndItsServicesRestarted) {
@@ -156,10 +166,13 @@ TEST(Diff, OwnLeftoversOfAnotherTopologyAreExtraAndRemoved) {
 TEST(Ownership, OtherAgentsObjectsAndUnownedOnesOfOtherTopologiesAreNeverOurs) {
   Live s = converged_t1();
   s.networks.push_back({"n8", "decnet_t_t2_dmz", labels("t2", "s", "lan", kOther), {}});
-  s.containers.push_back({"c8", "decnet_t_t2_web", "running", labels("t2", "s", "base", kOther), "", {}});
-  s.containers.push_back({"c9", "decnet_t_t3_web", "running", labels("t3", "s", "base", ""), "", {}});
+  s.containers.push_back(
+      {"c8", "decnet_t_t2_web", "running", labels("t2", "s", "base", kOther), "", {}});
+  s.containers.push_back(
+      {"c9", "decnet_t_t3_web", "running", labels("t3", "s", "base", ""), "", {}});
   // Even a same-topology object carrying another owner is not ours.
-  s.containers.push_back({"c10", "decnet_t_t1_x", "running", labels("t1", "s", "base", kOther), "", {}});
+  s.containers.push_back(
+      {"c10", "decnet_t_t1_x", "running", labels("t1", "s", "base", kOther), "", {}});
   Live owned = owned_objects(s, kMe, {"t1"});
   EXPECT_EQ(owned.networks.size(), 2u);
   EXPECT_EQ(owned.containers.size(), 2u);
@@ -189,7 +202,8 @@ TEST(SubnetConflicts, AForeignNetworkOverlappingAPlannedLanIsNamed) {
 TEST(DeriveObservation, ListsOnlyThisAgentsBridgesAndRunningContainers) {
   EngineSnapshot s{true, "", converged_t1()};
   s.objects.containers[1].state = "exited";
-  s.objects.containers.push_back({"x", "decnet_t_t2_x", "running", labels("t2", "s", "base", kOther), "", {}});
+  s.objects.containers.push_back(
+      {"x", "decnet_t_t2_x", "running", labels("t2", "s", "base", kOther), "", {}});
   s.objects.networks.insert(s.objects.networks.begin(),
                             {"y", "decnet_t_t2_dmz", labels("t2", "s", "lan", kOther), {}});
   Plan p = plan_t1();
@@ -203,7 +217,8 @@ TEST(DeriveObservation, ListsOnlyThisAgentsBridgesAndRunningContainers) {
 
 TEST(DeriveObservation, WithNothingWatchedListsOwnObjectsAndHasEmptyDrift) {
   EngineSnapshot s{true, "", converged_t1()};
-  s.objects.containers.push_back({"x", "decnet_t_t2_x", "running", labels("t2", "s", "base", kOther), "", {}});
+  s.objects.containers.push_back(
+      {"x", "decnet_t_t2_x", "running", labels("t2", "s", "base", kOther), "", {}});
   Observation o = derive_observation(s, kMe, nullptr);
   EXPECT_EQ(o.containers, (std::vector<std::string>{"decnet_t_t1_web", "decnet_t_t1_web-ssh"}));
   EXPECT_EQ(o.drift, json::object());

@@ -1,11 +1,11 @@
 #include "docker_obs/plan.h"
 
-#include "tests/support/model.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <string>
+
+#include "tests/support/model.h"
 
 namespace edge::docker {
 namespace {
@@ -188,37 +188,42 @@ TEST(PlanTopology, SpecLabelsAreDeterministicAndIgnoreCosmeticFields) {
 TEST(PlanTopology, ChangingOneDeckysIpChangesOnlyThatDeckyAndItsServices) {
   json t = topology();
   t["deckies"][1]["decky_config"]["ips_by_lan"]["DMZ"] = "10.0.0.11";
-  EXPECT_EQ(
-      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(t, catalog(), "b:1")),
-      (std::vector<std::string>{"decnet_t_6237656b_web", "decnet_t_6237656b_web-http",
-                                "decnet_t_6237656b_web-ssh"}));
+  EXPECT_EQ(changed(testing::to_plan(topology(), catalog(), "b:1"),
+                    testing::to_plan(t, catalog(), "b:1")),
+            (std::vector<std::string>{"decnet_t_6237656b_web", "decnet_t_6237656b_web-http",
+                                      "decnet_t_6237656b_web-ssh"}));
 }
 
 TEST(PlanTopology, ChangingASubnetChangesTheNetworkAndEveryContainerOnIt) {
   json t = topology();
   t["lans"][1]["subnet"] = "10.9.0.0/24";
-  EXPECT_EQ(
-      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(t, catalog(), "b:1")),
-      (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_gw",
-                                "decnet_t_6237656b_lan1"}));
+  t["deckies"][0]["decky_config"]["ips_by_lan"]["lan1"] = "10.9.0.2";
+  EXPECT_EQ(changed(testing::to_plan(topology(), catalog(), "b:1"),
+                    testing::to_plan(t, catalog(), "b:1")),
+            (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_gw",
+                                      "decnet_t_6237656b_lan1"}));
 }
 
-TEST(PlanTopology, MakingALanDmzChangesItsInternalFlagAndSpec) {
+TEST(PlanTopology, MovingTheDmzChangesBothInternalFlagsAndSpecs) {
   json t = topology();
+  t["lans"][0]["is_dmz"] = false;
   t["lans"][1]["is_dmz"] = true;
   Plan plan = testing::to_plan(t, catalog(), "b:1");
   EXPECT_FALSE(plan.networks[1].internal);
+  EXPECT_TRUE(plan.networks[0].internal);
   EXPECT_EQ(changed(testing::to_plan(topology(), catalog(), "b:1"), plan),
-            (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_gw",
-                                      "decnet_t_6237656b_lan1"}));
+            (std::vector<std::string>{"decnet_t_6237656b_db", "decnet_t_6237656b_dmz",
+                                      "decnet_t_6237656b_gw", "decnet_t_6237656b_lan1",
+                                      "decnet_t_6237656b_web", "decnet_t_6237656b_web-http",
+                                      "decnet_t_6237656b_web-ssh"}));
 }
 
 TEST(PlanTopology, ChangingACatalogImageChangesOnlyThatServicesContainers) {
   ServiceCatalog other = catalog();
   other["ssh"].image = "sshimg:2";
-  EXPECT_EQ(
-      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(topology(), other, "b:1")),
-      (std::vector<std::string>{"decnet_t_6237656b_web-ssh"}));
+  EXPECT_EQ(changed(testing::to_plan(topology(), catalog(), "b:1"),
+                    testing::to_plan(topology(), other, "b:1")),
+            (std::vector<std::string>{"decnet_t_6237656b_web-ssh"}));
 }
 
 TEST(PlanTopology, ChangingTheBaseImageChangesEveryContainer) {
@@ -232,9 +237,9 @@ TEST(PlanTopology, ChangingTheBaseImageChangesEveryContainer) {
 TEST(PlanTopology, TogglingForwardsL3ChangesOnlyThatBaseAndItsServices) {
   json t = topology();
   t["deckies"][0]["decky_config"]["forwards_l3"] = false;
-  EXPECT_EQ(
-      changed(testing::to_plan(topology(), catalog(), "b:1"), testing::to_plan(t, catalog(), "b:1")),
-      (std::vector<std::string>{"decnet_t_6237656b_gw"}));
+  EXPECT_EQ(changed(testing::to_plan(topology(), catalog(), "b:1"),
+                    testing::to_plan(t, catalog(), "b:1")),
+            (std::vector<std::string>{"decnet_t_6237656b_gw"}));
 }
 
 TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
@@ -247,6 +252,9 @@ TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
     if (v["name"] == "v1-30") hydrated = json::parse(v["input"].get<std::string>());
   }
   ASSERT_TRUE(hydrated.is_object());
+  // The vector leaves lan1 without a bridge to the DMZ (DMZ_ORPHAN): give
+  // decky-0 an edge on it so the topology validates.
+  hydrated["edges"].push_back({{"decky_uuid", "d0"}, {"lan_id", "l1"}});
   ServiceCatalog cat;
   for (const char* s : {"http", "ftp", "smb", "ssh", "rdp"})
     cat[s] = {.image = "img:" + std::string(s)};
@@ -257,9 +265,9 @@ TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
   for (const auto& d : hydrated["deckies"]) services += d["services"].size();
   EXPECT_EQ(plan.services.size(), services);
   const ContainerSpec& d0 = find(plan.bases, "decnet_t_6237656b_decky-0");
-  EXPECT_EQ(
-      d0.networks,
-      (std::vector<std::pair<std::string, std::string>>{{"decnet_t_6237656b_lan0", "10.0.0.10"}}));
+  EXPECT_EQ(d0.networks,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"decnet_t_6237656b_lan0", "10.0.0.10"}, {"decnet_t_6237656b_lan1", ""}}));
   EXPECT_TRUE(d0.forwards_l3);
   EXPECT_EQ(find(plan.services, "decnet_t_6237656b_decky-0-ftp").network_mode,
             "container:decnet_t_6237656b_decky-0");
@@ -267,13 +275,14 @@ TEST(PlanTopology, MapsTheThirtyDeckyPublicVector) {
 
 ServiceCatalog v2_catalog() {
   ServiceCatalog c = catalog();
-  c["ssh"] = {.image = "decnet/ssh:1.2.1",
-              .env = {{"NODE_NAME", "{decky}"},
-                      {"SSH_USER", "{config.user:-ubuntu}"},
-                      {"SSH_BANNER", "{config.banner}"}},
-              .tcp_ports = {22},
-              .cap_add = {"NET_BIND_SERVICE"},
-              .volumes = {"/var/lib/decnet/artifacts/{decky}/{service}:/var/lib/systemd/coredump:rw"}};
+  c["ssh"] = {
+      .image = "decnet/ssh:1.2.1",
+      .env = {{"NODE_NAME", "{decky}"},
+              {"SSH_USER", "{config.user:-ubuntu}"},
+              {"SSH_BANNER", "{config.banner}"}},
+      .tcp_ports = {22},
+      .cap_add = {"NET_BIND_SERVICE"},
+      .volumes = {"/var/lib/decnet/artifacts/{decky}/{service}:/var/lib/systemd/coredump:rw"}};
   c["dns"] = {.image = "decnet/dns:1.2.1", .tcp_ports = {53}, .udp_ports = {53}};
   c["sniffer"] = {.image = "decnet/sniffer:1.2.1", .tcp_ports = {9999}, .singleton = true};
   return c;
@@ -335,8 +344,9 @@ TEST(PlanTopology, ChangingOneServiceConfigValueChangesOnlyThatServicesContainer
   a["deckies"][1]["decky_config"]["service_config"] = {{"ssh", {{"user", "admin"}}}};
   json b = a;
   b["deckies"][1]["decky_config"]["service_config"]["ssh"]["user"] = "root";
-  EXPECT_EQ(changed(testing::to_plan(a, v2_catalog(), "b:1"), testing::to_plan(b, v2_catalog(), "b:1")),
-            (std::vector<std::string>{"decnet_t_6237656b_web-ssh"}));
+  EXPECT_EQ(
+      changed(testing::to_plan(a, v2_catalog(), "b:1"), testing::to_plan(b, v2_catalog(), "b:1")),
+      (std::vector<std::string>{"decnet_t_6237656b_web-ssh"}));
 }
 
 TEST(PlanTopology, ANonAsciiLanNameIsLowerCasedIntoTheNetworkName) {
