@@ -1,7 +1,5 @@
 #include "agent/agent.h"
 
-#include "store/agent_id.h"
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -18,6 +16,7 @@
 #include "agent/health.h"
 #include "agent/logging.h"
 #include "agent/tls_credentials.h"
+#include "store/agent_id.h"
 
 namespace edge {
 namespace {
@@ -187,8 +186,8 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
   // One TLS bundle for serving and for the heartbeat: a reload (a file
   // change, or SIGHUP) switches both; requests in flight keep the old one.
   if (config_.tls_enabled()) {
-    auto loaded = TlsCredentials::load({config_.tls_cert, config_.tls_key, config_.tls_ca},
-                                       &metrics_);
+    auto loaded =
+        TlsCredentials::load({config_.tls_cert, config_.tls_key, config_.tls_ca}, &metrics_);
     if (loaded) {
       tls_ = *loaded;
       tls_reload_ = [tls = tls_] { return tls->reload(); };
@@ -196,8 +195,8 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
       tls_error_ = loaded.error().message();
     }
   }
-  heartbeat_ = std::make_unique<HeartbeatLoop>(hb, make_curl_poster(tls_),
-                                               [this] { return heartbeat_body(); }, time_);
+  heartbeat_ = std::make_unique<HeartbeatLoop>(
+      hb, make_curl_poster(tls_), [this] { return heartbeat_body(); }, time_);
   heartbeat_->on_result([this](bool ok, long) {
     metrics_.heartbeat(ok ? "ok" : "error");
     update_status();

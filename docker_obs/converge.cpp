@@ -271,7 +271,7 @@ Status create_base(DockerEngine& engine, ImagePuller& puller, const ContainerSpe
     const auto& [net, ip] = spec.networks[i];
     json endpoint = json::object();
     if (!ip.empty()) endpoint["IPAMConfig"] = {{"IPv4Address", ip}};
-    EngineResponse r = engine.post("/networks/" + net + "/connect",
+    EngineResponse r = engine.post("/networks/" + url_encode(net) + "/connect",
                                    json{{"Container", spec.name}, {"EndpointConfig", endpoint}},
                                    "POST /networks/{id}/connect");
     if (!r.ok()) {

@@ -173,7 +173,7 @@ Actions diff(const Plan& plan, const Live& owned) {
     auto want = wanted_networks.find(n.name);
     if (want != wanted_networks.end() && n.label(kLabelTopologyId) == plan.topology_id &&
         n.label(kLabelSpec) == want->second->labels.at(kLabelSpec) &&
-        !kept_networks.contains(n.name)) {
+        n.label(kLabelOwner) == plan.owner && !kept_networks.contains(n.name)) {
       kept_networks.insert(n.name);
     } else {
       a.networks_to_remove.push_back(n);
@@ -193,8 +193,10 @@ Actions diff(const Plan& plan, const Live& owned) {
     }
   }
   auto usable = [&](const LiveContainer& c, const ContainerSpec& spec) {
+    // An adopted object (no owner label yet) is recreated with this agent's.
     return c.label(kLabelSpec) == spec.labels.at(kLabelSpec) && c.state != "dead" &&
-           c.state != "removing" && c.label(kLabelRole) == spec.role;
+           c.state != "removing" && c.label(kLabelRole) == spec.role &&
+           c.label(kLabelOwner) == plan.owner;
   };
 
   std::set<std::string> bases_created;

@@ -68,7 +68,8 @@ struct Actions {
 
 // What converge must do to bring `owned` (this agent's objects, any
 // topology) to `plan`: objects of other topologies are removed; an object is
-// kept when its spec label and role match, it is not dead, a base's
+// kept when its spec label, role and owner label match (an adopted one is
+// recreated with this agent's label), it is not dead, a base's
 // endpoints are exactly the planned networks and IPs, and a service runs in
 // its (kept) base's namespace. The returned pointers point into `plan`.
 Actions diff(const Plan& plan, const Live& owned);

@@ -37,11 +37,11 @@ class DockerRuntime final : public TopologyRuntime {
         engine_(std::make_shared<DockerEngine>(
             EngineOptions{options_.socket_path, options_.connect_timeout, options_.call_timeout,
                           options_.on_engine_call, options_.pull_idle_timeout})),
-        observer_(std::make_shared<DockerEngine>(EngineOptions{
-                      options_.socket_path, options_.connect_timeout,
-                      std::min(options_.call_timeout, kObserveCallTimeout),
-                      options_.on_engine_call}),
-                  observer_options(options_)) {}
+        observer_(
+            std::make_shared<DockerEngine>(EngineOptions{
+                options_.socket_path, options_.connect_timeout,
+                std::min(options_.call_timeout, kObserveCallTimeout), options_.on_engine_call}),
+            observer_options(options_)) {}
 
   ~DockerRuntime() override { observer_.stop(); }
 
@@ -54,8 +54,8 @@ class DockerRuntime final : public TopologyRuntime {
     Status st = converge(*engine_, plan, std::max(1, options_.parallelism));
     if (st.ok()) {
       spdlog::info("docker: applied topology {} ({} networks, {} containers) in {:.2f} s",
-                   plan.topology_id, plan.networks.size(),
-                   plan.bases.size() + plan.services.size(), seconds_since(start));
+                   plan.topology_id, plan.networks.size(), plan.bases.size() + plan.services.size(),
+                   seconds_since(start));
     } else {
       spdlog::error("docker: apply {} failed after {:.2f} s: {}", plan.topology_id,
                     seconds_since(start), st.message());

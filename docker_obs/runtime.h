@@ -77,7 +77,8 @@ class TopologyRuntime {
 
   // Remove this agent's objects of this topology id (and its unowned ones
   // when the id is among `adopt`). Idempotent.
-  virtual Status teardown(const std::string& topology_id, const std::vector<std::string>& adopt) = 0;
+  virtual Status teardown(const std::string& topology_id,
+                          const std::vector<std::string>& adopt) = 0;
 
   // Which plan to watch and compare against (nullopt: none). Called at boot
   // with the cached topology's plan and after every apply/teardown. Never

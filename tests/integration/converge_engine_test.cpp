@@ -264,6 +264,7 @@ TEST_F(ConvergeEngine, ADeckyDroppedFromThePlanLosesItsContainers) {
   auto before = container_ids(topology_id_);
   json t = topology();
   t["deckies"].erase(1);  // web
+  t["edges"].erase(2);    // and its edge
   converge_ok(t);
   EXPECT_EQ(container_ids(topology_id_),
             (std::map<std::string, std::string>{{prefix_ + "gw", before[prefix_ + "gw"]},
@@ -307,15 +308,16 @@ TEST_F(ConvergeEngine, AnUnpullableBaseImageFailsNamingTheImage) {
 }
 
 TEST_F(ConvergeEngine, OnlyThisAgentsObjectsAreTouchedWhateverTheirLabels) {
-  // Decoys: a container and a network with the topology label of ANOTHER id
-  // and no owner, and a container of THIS topology owned by another agent.
-  const std::string decoy_net = "decnet_t_decoy_" + other_id_.substr(0, 8);
-  ASSERT_EQ(docker("network create --label " + std::string(kLabelTopologyId) + "=" + other_id_ +
-                   " " + decoy_net)
-                .status,
-            0);
-  ASSERT_EQ(docker("run -d --name " + decoy_net + "-c --label " + kLabelTopologyId + "=" +
-                   other_id_ + " " + kTestImage + " sleep 300")
+  // Decoys: a container and a network with the topology label of an id this
+  // agent never applies (another agent's, the master's local one) and no
+  // owner, and a container of THIS topology owned by another agent.
+  const std::string decoy_id = edge::testing::random_topology_id();
+  also_clean_up(decoy_id);
+  const std::string decoy_net = "decnet_t_decoy_" + decoy_id.substr(0, 8);
+  const std::string decoy_label = std::string(kLabelTopologyId) + "=" + decoy_id;
+  ASSERT_EQ(docker("network create --label " + decoy_label + " " + decoy_net).status, 0);
+  ASSERT_EQ(docker("run -d --name " + decoy_net + "-c --label " + decoy_label + " " + kTestImage +
+                   " sleep 300")
                 .status,
             0);
   ASSERT_EQ(docker("run -d --name " + prefix_ + "foreign --label " + kLabelTopologyId + "=" +
@@ -329,22 +331,25 @@ TEST_F(ConvergeEngine, OnlyThisAgentsObjectsAreTouchedWhateverTheirLabels) {
   other["topology"]["id"] = other_id_;
   other["lans"][0]["subnet"] = subnet(2) + "0/24";
   other["lans"][1]["subnet"] = subnet(3) + "0/24";
-  other["deckies"] = json::array({other["deckies"][2]});  // db alone
-  other["deckies"][0]["decky_config"]["ips_by_lan"]["lan1"] = subnet(3) + "10";
-  other["edges"] = json::array({other["edges"][3]});
+  other["lans"] = json::array({other["lans"][0]});        // the DMZ alone
+  other["deckies"] = json::array({other["deckies"][2]});  // db alone, on the DMZ
+  other["deckies"][0]["decky_config"]["ips_by_lan"] = {{"DMZ", subnet(2) + "10"}};
+  other["edges"] = json::array({{{"decky_uuid", "d2"}, {"lan_id", "l0"}}});
   ASSERT_TRUE(converge(engine_, plan(other), kParallelism).ok());
-  EXPECT_EQ(container_ids(other_id_).size(), 2u);  // its db, and the decoy container
+  EXPECT_EQ(container_ids(other_id_).size(), 1u);
   converge_ok(topology());
-  auto others = container_ids(other_id_);
-  EXPECT_EQ(others.size(), 1u);
-  EXPECT_TRUE(others.contains(decoy_net + "-c"));
-  EXPECT_EQ(network_names(other_id_), std::set<std::string>{decoy_net});
+  EXPECT_TRUE(container_ids(other_id_).empty());  // this agent's leftover: removed
+  EXPECT_TRUE(network_names(other_id_).empty());
+  // The decoys and the other owner's container are all still there.
+  EXPECT_EQ(container_ids(decoy_id).size(), 1u);
+  EXPECT_EQ(network_names(decoy_id), std::set<std::string>{decoy_net});
   EXPECT_TRUE(container_ids(topology_id_).contains(prefix_ + "foreign"));
-  // Teardown of this topology leaves the other owner's container.
+  // Teardowns leave them too, even a teardown naming the decoys' id.
   ASSERT_TRUE(teardown(topology_id_).ok());
   EXPECT_EQ(container_ids(topology_id_).size(), 1u);
-  EXPECT_TRUE(teardown(other_id_).ok());
-  EXPECT_EQ(container_ids(other_id_).size(), 1u);  // the decoy stays
+  EXPECT_TRUE(teardown(decoy_id).ok());
+  EXPECT_EQ(container_ids(decoy_id).size(), 1u);
+  EXPECT_EQ(network_names(decoy_id).size(), 1u);
 }
 
 TEST_F(ConvergeEngine, UnownedObjectsOfTheAppliedTopologyAreAdopted) {

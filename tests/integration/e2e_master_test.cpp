@@ -286,7 +286,15 @@ TEST_F(E2eMaster, HeartbeatsArriveAtTheIntervalWithTheAgentsStateFromAVerifiedCe
 TEST_F(E2eMaster, AnApplyReachesTheMasterWithinSecondsEvenWithA60sInterval) {
   auto master = start_master();
   auto agent = start_agent(60);
-  ASSERT_TRUE(eventually([&] { return beats().size() == 1; }, 10s));  // the beat at start
+  ASSERT_TRUE(eventually([&] { return beats().size() >= 1; }, 10s));  // the beat at start
+  // The first Docker listing (here: the engine is unreachable) changes what
+  // the agent reports, which is sent at once too: let the start settle.
+  std::size_t settled = beats().size();
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(1s);
+    if (beats().size() == settled) break;
+    settled = beats().size();
+  }
 
   edge::testing::TopologyShape shape;
   shape.id = "e2e00001-1111-4222-8333-444455556666";
@@ -301,13 +309,13 @@ TEST_F(E2eMaster, AnApplyReachesTheMasterWithinSecondsEvenWithA60sInterval) {
   // the state change the master must hear about at once.
   EXPECT_EQ(r->status, 500) << r->body;
 
-  ASSERT_TRUE(eventually([&] { return beats().size() >= 2; }, 5s));
+  ASSERT_TRUE(eventually([&] { return beats().size() >= settled + 1; }, 5s));
   EXPECT_LT(ms_since(applied_at), 5000);
-  const json topology = beats()[1]["topology"];
+  const json topology = beats()[settled]["topology"];
   EXPECT_EQ(topology["topology_id"], shape.id);
   EXPECT_TRUE(topology["last_error"].is_string()) << topology.dump();
   std::this_thread::sleep_for(1s);
-  EXPECT_EQ(beats().size(), 2u);  // one prompt send, not a burst
+  EXPECT_EQ(beats().size(), settled + 1);  // one prompt send, not a burst
 }
 
 TEST_F(E2eMaster, WhenTheMasterIsDownTheAgentKeepsServingAndHeartbeatsResumeWhenItReturns) {

@@ -86,7 +86,8 @@ TEST(ReloadCatalog, WaitsForAnApplyInFlightThenSwapsTheCatalogAndReplansTheWatch
   ASSERT_TRUE(opened.status.ok()) << opened.status.message;
   auto rt = std::make_unique<ScriptedRuntime>();
   ScriptedRuntime* runtime = rt.get();
-  TopologyService service(std::move(opened.store), std::move(rt), catalog_of({"ssh"}), {}, nullptr, clock);
+  TopologyService service(std::move(opened.store), std::move(rt), catalog_of({"ssh"}), {}, nullptr,
+                          clock);
 
   testing::TopologyShape shape;
   shape.service = "ssh";

@@ -259,7 +259,8 @@ TEST(ReadTopology, VolatileKeysStayInTheModelButNotInTheHash) {
 TEST(ReadTopology, ScalarsRenderAsTheMasterPrintsThem) {
   auto t = make_topology({});
   t["deckies"][1]["services"] = {"http"};
-  const std::string text = R"({"http": {"b": true, "f": false, "i": 42, "x": 1e16, "y": 0.5, "s": "é"}})";
+  const std::string text =
+      R"({"http": {"b": true, "f": false, "i": 42, "x": 1e16, "y": 0.5, "s": "é"}})";
   t["deckies"][1]["decky_config"]["service_config"] = json::parse(text);
   auto cfg = testing::to_topology(t).deckies[1].service_config.at("http");
   EXPECT_EQ(cfg.at("b"), "true");

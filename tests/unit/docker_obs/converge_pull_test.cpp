@@ -231,7 +231,8 @@ TEST(ConvergeUnreachable, FailsNamingTheSocket) {
   DockerEngine engine(o);
   Status st = converge(engine, three_deckies(), 2);
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.message().rfind("the Docker engine at " + o.socket_path + " is unreachable: ", 0), 0u)
+  EXPECT_EQ(st.message().rfind("the Docker engine at " + o.socket_path + " is unreachable: ", 0),
+            0u)
       << st.message();
   st = teardown_topology(engine, kId, kOwner, {kId}, 2);
   EXPECT_FALSE(st.ok());

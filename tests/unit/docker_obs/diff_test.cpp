@@ -186,6 +186,15 @@ TEST(Ownership, UnownedObjectsOfAnAdoptedTopologyAreOurs) {
   EXPECT_EQ(owned_objects(s, kMe, {}).containers.size(), 0u);
 }
 
+TEST(Ownership, AdoptedObjectsAreRecreatedWithThisAgentsLabel) {
+  Live s = converged_t1();
+  for (auto& c : s.containers) c.labels.erase(kLabelOwner);
+  Actions a = diff(plan_t1(), owned_objects(s, kMe, {"t1"}));
+  EXPECT_EQ(a.bases_to_create.size(), 1u);
+  EXPECT_EQ(a.services_to_create.size(), 1u);
+  EXPECT_EQ(a.containers_to_remove.size(), 2u);
+}
+
 TEST(SubnetConflicts, AForeignNetworkOverlappingAPlannedLanIsNamed) {
   Live all = converged_t1();
   all.networks.push_back({"d0", "bridge", {}, {"10.0.0.0/16"}});

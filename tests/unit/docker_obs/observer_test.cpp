@@ -42,9 +42,10 @@ json container(const std::string& name, const std::string& state) {
 }
 
 json labelled_event(const std::string& action) {
-  return {{"Type", "container"},
-          {"Action", action},
-          {"Actor", {{"ID", "x"}, {"Attributes", {{kLabelTopologyId, "t1"}, {kLabelOwner, "me"}}}}}};
+  return {
+      {"Type", "container"},
+      {"Action", action},
+      {"Actor", {{"ID", "x"}, {"Attributes", {{kLabelTopologyId, "t1"}, {kLabelOwner, "me"}}}}}};
 }
 
 // dockerd as the observer sees it: two listings and an events stream the test
@@ -225,6 +226,7 @@ TEST_F(ObserverTest, WatchTakesEffectAtOnceOnTheCachedListing) {
   const std::size_t calls = fake_->engine().requests().size();
   Plan p;
   p.topology_id = "t1";
+  p.owner = "me";
   NetworkSpec net;
   net.name = "decnet_t_t1_dmz";
   net.labels = {{kLabelSpec, "s"}};
