@@ -1,8 +1,5 @@
 #include "agent/agent.h"
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -54,46 +51,6 @@ json heartbeat_json(const HeartbeatStatus& s) {
           {"sent_failed", s.sent_failed}};
 }
 
-// The last OpenSSL error, for a person.
-std::string openssl_reason() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
-// Loads the bundle the way the server and the poster will, so a bundle that
-// cannot work is a configuration error at start, with the reason.
-Status check_tls_bundle(const Config& c) {
-  if (!c.tls_enabled()) return Status::success();
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_method()), &SSL_CTX_free);
-  if (!ctx) return Status::failure("OpenSSL could not allocate a context");
-  ERR_clear_error();
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), c.tls_cert.c_str()) != 1) {
-    return Status::failure("--tls-cert '" + c.tls_cert +
-                           "' is not a PEM certificate: " + openssl_reason());
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), c.tls_key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      return Status::failure("--tls-key '" + c.tls_key + "' does not match --tls-cert '" +
-                             c.tls_cert + "': " + openssl_reason());
-    }
-    return Status::failure("--tls-key '" + c.tls_key +
-                           "' is not a PEM private key: " + openssl_reason());
-  }
-  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-    return Status::failure("--tls-key '" + c.tls_key + "' does not match --tls-cert '" +
-                           c.tls_cert + "': " + openssl_reason());
-  }
-  if (SSL_CTX_load_verify_locations(ctx.get(), c.tls_ca.c_str(), nullptr) != 1) {
-    return Status::failure("--tls-ca '" + c.tls_ca +
-                           "' is not a PEM CA certificate: " + openssl_reason());
-  }
-  return Status::success();
-}
-
 // A setting that cannot change while running: say so when a reload sees a
 // new value, and keep the old one.
 void note_restart_needed(const char* flag, const std::string& running, const std::string& fresh) {
@@ -109,9 +66,6 @@ Expected<std::unique_ptr<Agent>> Agent::create(Config config, ConfigSource rerea
   std::string problems;
   for (const auto& p : config.problems()) problems += (problems.empty() ? "" : "; ") + p;
   if (!problems.empty()) return Status(exit_code::kConfig, problems);
-  if (Status tls = check_tls_bundle(config); !tls.ok()) {
-    return Status(exit_code::kConfig, tls.message());
-  }
   auto catalog = docker::load_service_catalog(config.service_catalog);
   if (!catalog) {
     return Status(exit_code::kConfig, "--service-catalog: " + catalog.error().message());

@@ -150,8 +150,10 @@ TEST_F(AgentApi, DockerRmShowsAsDriftWithinSecondsAndTheNextApplyHeals) {
   const std::string victim = prefix(shape_) + "decky-1";
   ASSERT_EQ(engine_.del("/containers/" + victim + "?force=1").status, 204);
   auto t0 = std::chrono::steady_clock::now();
-  json s = wait_state([](const json& s) {
-    return s["observed"].contains("containers") && s["drift"].value("in_sync", true) == false;
+  // A removed container first dies (stopped), then is gone (missing).
+  json s = wait_state([&](const json& s) {
+    return s["drift"].contains("missing") &&
+           s["drift"]["missing"].dump().find(victim) != std::string::npos;
   });
   auto seen_ms =
       std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -164,6 +166,114 @@ TEST_F(AgentApi, DockerRmShowsAsDriftWithinSecondsAndTheNextApplyHeals) {
             "10." + std::to_string(shape_.subnet_base) + ".1.11");
   s = wait_state([](const json& s) { return s["drift"].value("in_sync", false); });
   EXPECT_EQ(s["drift"]["in_sync"], true) << s.dump();
+}
+
+TEST_F(AgentApi, ANetworkDisconnectIsDriftAndTheNextApplyHeals) {
+  ASSERT_EQ(apply(shape_)->status, 200);
+  const std::string bridge = prefix(shape_) + "bridge-1";  // on the DMZ and lan1
+  const std::string lan1 = prefix(shape_) + "lan1";
+  auto r = engine_.post("/networks/" + lan1 + "/disconnect", json{{"Container", bridge}});
+  ASSERT_TRUE(r.ok()) << r.message();
+  json s = wait_state([&](const json& s) {
+    return s["drift"].contains("changed") &&
+           s["drift"]["changed"].dump().find(bridge) != std::string::npos;
+  });
+  EXPECT_EQ(s["drift"]["in_sync"], false) << s.dump();
+  EXPECT_NE(s["drift"]["changed"].dump().find(bridge), std::string::npos) << s.dump();
+  ASSERT_EQ(apply(shape_)->status, 200);
+  auto c = engine_.get("/containers/" + bridge + "/json").json();
+  EXPECT_EQ(c["NetworkSettings"]["Networks"][lan1]["IPAddress"],
+            "10." + std::to_string(shape_.subnet_base) + ".1.200");
+  s = wait_state([](const json& s) { return s["drift"].value("in_sync", false); });
+  EXPECT_EQ(s["drift"]["in_sync"], true) << s.dump();
+}
+
+TEST_F(AgentApi, TwoAgentsOnOneEngineNeverTouchEachOthersObjects) {
+  // A decoy with the topology label, no owner, of an id neither agent applies.
+  const std::string decoy_id = random_hex(8) + "-3333-4222-8333-" + random_hex(12);
+  const std::string decoy = "decnet_t_" + decoy_id.substr(0, 8) + "_decoy";
+  ASSERT_EQ(std::system(("docker run -d --name " + decoy + " --label " + docker::kLabelTopologyId +
+                         "=" + decoy_id + " " + kImage + " sleep 300 >/dev/null")
+                            .c_str()),
+            0);
+  testing::TempDir dir_b;
+  testing::AgentHarness agent_b{dir_b.path()};
+  testing::HarnessOptions o;
+  o.base_image = kImage;
+  o.catalog["http"].image = kImage;
+  o.catalog["http"].command = {"httpd", "-f", "-p", "8080"};
+  ASSERT_EQ(agent_b.start(o), "");
+  ASSERT_NE(agent_b.agent_id(), agent_id_);
+
+  // Each agent: apply, re-apply, then supersede with its second topology,
+  // both at once. Four topologies, four subnet ranges.
+  auto shape = [&](int k) {
+    testing::TopologyShape t = shape_;
+    t.id = random_hex(8) + "-4444-4222-8333-" + random_hex(12);
+    t.subnet_base = (shape_.subnet_base + 1 + k) % 250;
+    return t;
+  };
+  const testing::TopologyShape a1 = shape(0), a2 = shape(1), b1 = shape(2), b2 = shape(3);
+  auto run = [](testing::AgentHarness& agent, const testing::TopologyShape& first,
+                const testing::TopologyShape& second, std::vector<int>* codes) {
+    for (const auto* t : {&first, &first, &second}) {
+      auto r = agent.post("/topology/apply",
+                          testing::AgentHarness::apply_body(testing::make_topology(*t)));
+      codes->push_back(r ? r->status : -1);
+    }
+  };
+  std::vector<int> codes_a, codes_b;
+  {
+    std::thread ta([&] { run(agent_, a1, a2, &codes_a); });
+    std::thread tb([&] { run(agent_b, b1, b2, &codes_b); });
+    ta.join();
+    tb.join();
+  }
+  EXPECT_EQ(codes_a, (std::vector<int>{200, 200, 200}));
+  EXPECT_EQ(codes_b, (std::vector<int>{200, 200, 200}));
+  EXPECT_TRUE(container_ids(a1.id).empty());
+  EXPECT_TRUE(container_ids(b1.id).empty());
+  auto a_ids = container_ids(a2.id);
+  auto b_ids = container_ids(b2.id);
+  EXPECT_EQ(a_ids.size(), 7u);
+  EXPECT_EQ(b_ids.size(), 7u);
+  EXPECT_EQ(container_ids(decoy_id).size(), 1u);
+  // Each observes only its own objects, in sync.
+  json sa = wait_state([](const json& s) { return s["drift"].value("in_sync", false); });
+  EXPECT_EQ(sa["drift"]["in_sync"], true) << sa.dump();
+  for (const auto& name : sa["observed"]["containers"]) {
+    EXPECT_EQ(name.get<std::string>().rfind("decnet_t_" + a2.id.substr(0, 8), 0), 0u) << name;
+  }
+  json sb = agent_b.state();
+  for (const auto& name : sb["observed"]["containers"]) {
+    EXPECT_EQ(name.get<std::string>().rfind("decnet_t_" + b2.id.substr(0, 8), 0), 0u) << name;
+  }
+  // A tears down while B re-applies: B's containers keep their ids.
+  {
+    std::thread ta([&] {
+      agent_.post("/topology/teardown", R"({"topology_id":")" + a2.id + "\"}");
+      // Even a teardown naming B's topology leaves it alone: not A's objects.
+      agent_.post("/topology/teardown", R"({"topology_id":")" + b2.id + "\"}");
+    });
+    std::thread tb([&] {
+      agent_b.post("/topology/apply",
+                   testing::AgentHarness::apply_body(testing::make_topology(b2)));
+    });
+    ta.join();
+    tb.join();
+  }
+  EXPECT_TRUE(container_ids(a2.id).empty());
+  EXPECT_EQ(container_ids(b2.id), b_ids);
+  EXPECT_EQ(container_ids(decoy_id).size(), 1u);
+
+  agent_b.post("/topology/teardown", R"({"topology_id":")" + b2.id + "\"}");
+  EXPECT_TRUE(container_ids(b2.id).empty());
+  agent_b.stop();
+  EXPECT_EQ(std::system(("docker rm -f " + decoy + " >/dev/null").c_str()), 0);
+  for (const auto* t : {&a1, &a2, &b1, &b2}) {
+    EXPECT_TRUE(container_ids(t->id).empty()) << t->id;
+    EXPECT_EQ(network_count(t->id), 0u) << t->id;
+  }
 }
 
 TEST_F(AgentApi, ARestartedAgentReportsDriftAndRecreatesNothing) {
