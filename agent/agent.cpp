@@ -403,7 +403,7 @@ Status Agent::reload(const Config& fresh) {
 
   auto catalog = docker::load_service_catalog(fresh.service_catalog);
   if (!catalog) {
-    spdlog::error("reload: service catalog refused, keeping the one in use: {}",
+    spdlog::error("reload: service catalog refused, keeping the one in use: --service-catalog: {}",
                   catalog.error().message());
     result = catalog.error();
   } else {

@@ -113,11 +113,11 @@ printf '{"bogus_key": 1}' >"$TMP/bad.json"
 check "an unknown config key is refused by name (exit 78)" '[ $rc -eq 78 ] && grep -q bogus_key "$TMP/a3.log"'
 
 "$AGENT" run --state-dir "$TMP/s4" --master-identity sha256:abc 2>"$TMP/a4.log"; rc=$?
-check "a malformed --master-identity is refused by value" '[ $rc -eq 2 ] && grep -q "sha256:abc" "$TMP/a4.log"'
+check "a malformed --master-identity is refused by value (exit 78)" '[ $rc -eq 78 ] && grep -q "sha256:abc" "$TMP/a4.log"'
 printf '{"master_identity": ["decnet-master"]}' >"$TMP/pin.json"
 "$AGENT" run --config "$TMP/pin.json" --state-dir "$TMP/s4" 2>"$TMP/a5.log"; rc=$?
 check "master_identity from the file without TLS is refused saying TLS is needed" \
-  '[ $rc -eq 2 ] && grep -q "needs TLS" "$TMP/a5.log"'
+  '[ $rc -eq 78 ] && grep -q "needs TLS" "$TMP/a5.log"'
 
 start=$(date +%s%N)
 kill -TERM "$A1"; wait "$A1"; rc=$?
