@@ -275,10 +275,11 @@ Reply TopologyService::teardown(std::string_view body) {
 }
 
 Status TopologyService::reload_catalog(docker::ServiceCatalog catalog) {
-  std::unique_lock lock(op_mu_, std::defer_lock);
-  while (!lock.try_lock_for(std::chrono::milliseconds(100))) {
-    if (draining_) return Status::failure("the agent is shutting down");
-  }
+  if (draining_) return Status::failure("the agent is shutting down");
+  // Waits for an apply in flight (it finishes with the catalog it validated
+  // against); a plain lock, as try_lock_for on a timed_mutex is invisible
+  // to ThreadSanitizer.
+  std::lock_guard lock(op_mu_);
   if (draining_) return Status::failure("the agent is shutting down");
   {
     std::lock_guard snap(snap_mu_);
