@@ -1,19 +1,35 @@
 #include "docker_obs/engine.h"
 
-#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
-#include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace edge::docker {
 namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Clock = std::chrono::steady_clock;
+using ErrorCode = boost::system::error_code;
 
 // The newest Engine API this client speaks. An engine that speaks a newer one
 // still serves this version; an older engine is spoken to in its own version.
@@ -25,30 +41,128 @@ constexpr int kMinApiMinor = 40;
 // A list of every container on a big host is a few MiB; anything far larger
 // is a broken engine, not data worth holding.
 constexpr std::size_t kMaxBodyBytes = 64u << 20;
-// How often a stream looks at its stop flag and idle deadline while idle.
-constexpr int kStreamPollMs = 100;
-// Idle handles kept for reuse; more than the apply parallelism plus the
+// An error answer on a stream is a {"message": ...}, never megabytes.
+constexpr std::size_t kMaxErrorBodyBytes = 1u << 20;
+constexpr std::uint32_t kMaxHeaderBytes = 64u << 10;
+// How often a blocked read or write looks at its stop flag and deadlines.
+constexpr std::chrono::milliseconds kPollSlice{100};
+// Idle connections kept for reuse; more than the apply parallelism plus the
 // observer's calls would only hold memory and engine connections.
-constexpr std::size_t kMaxPooledHandles = 16;
+constexpr std::size_t kMaxPooledConnections = 16;
 
-void curl_init_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_ALL);
-    if (rc != CURLE_OK) {
-      spdlog::error("docker: curl_global_init failed: {}", curl_easy_strerror(rc));
-    }
-  });
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
 }
 
-struct CurlMultiDeleter {
-  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+// A connected Unix stream socket whose reads and writes wait with poll() in
+// short slices, so each can end at a total deadline, after an idle gap, or
+// when a stop flag is set. It is the synchronous stream Beast's http::read
+// and http::write take (SyncReadStream, SyncWriteStream).
+class UnixStream {
+ public:
+  struct Limits {
+    Clock::time_point deadline = Clock::time_point::max();
+    std::chrono::milliseconds idle{0};           // 0: no idle limit
+    const std::atomic<bool>* stop = nullptr;     // set: operation_aborted
+    std::atomic<std::int64_t>* progress = nullptr;  // steady ns of the last received bytes
+  };
+
+  explicit UnixStream(int fd) : fd_(fd) {}
+  ~UnixStream() { ::close(fd_); }
+  UnixStream(const UnixStream&) = delete;
+  UnixStream& operator=(const UnixStream&) = delete;
+
+  void limit(const Limits& limits) {
+    limits_ = limits;
+    last_bytes_ = Clock::now();
+  }
+
+  // Whether the engine closed (or wrote unasked to) an idle connection.
+  bool stale() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) != 0;
+  }
+
+  template <class Buffers>
+  std::size_t read_some(const Buffers& buffers, ErrorCode& ec) {
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
+         ++it) {
+      asio::mutable_buffer b(*it);
+      if (b.size() > 0) return transfer(false, b.data(), b.size(), ec);
+    }
+    ec = {};
+    return 0;
+  }
+  template <class Buffers>
+  std::size_t read_some(const Buffers& buffers) {
+    ErrorCode ec;
+    std::size_t n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+  template <class Buffers>
+  std::size_t write_some(const Buffers& buffers, ErrorCode& ec) {
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
+         ++it) {
+      asio::const_buffer b(*it);
+      if (b.size() > 0) return transfer(true, const_cast<void*>(b.data()), b.size(), ec);
+    }
+    ec = {};
+    return 0;
+  }
+  template <class Buffers>
+  std::size_t write_some(const Buffers& buffers) {
+    ErrorCode ec;
+    std::size_t n = write_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  std::size_t transfer(bool write, void* data, std::size_t size, ErrorCode& ec) {
+    for (;;) {
+      ssize_t n = write ? ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : ::recv(fd_, data, size, MSG_DONTWAIT);
+      if (n > 0) {
+        if (!write) {
+          last_bytes_ = Clock::now();
+          if (limits_.progress != nullptr) limits_.progress->store(steady_ns());
+        }
+        ec = {};
+        return static_cast<std::size_t>(n);
+      }
+      if (n == 0) {
+        ec = asio::error::eof;
+        return 0;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = ErrorCode(errno, boost::system::system_category());
+        return 0;
+      }
+      if (limits_.stop != nullptr && limits_.stop->load()) {
+        ec = asio::error::operation_aborted;
+        return 0;
+      }
+      const auto now = Clock::now();
+      auto until = limits_.deadline;
+      if (limits_.idle.count() > 0) until = std::min(until, last_bytes_ + limits_.idle);
+      if (now >= until) {
+        ec = asio::error::timed_out;
+        return 0;
+      }
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+          std::min<Clock::duration>(until - now, kPollSlice));
+      pollfd p{fd_, static_cast<short>(write ? POLLOUT : POLLIN), 0};
+      ::poll(&p, 1, static_cast<int>(wait.count()));
+    }
+  }
+
+  const int fd_;
+  Limits limits_;
+  Clock::time_point last_bytes_ = Clock::now();
 };
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using MultiPtr = std::unique_ptr<CURLM, CurlMultiDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
 bool parse_api_version(const std::string& v, int* major, int* minor) {
   int a = 0, b = 0;
@@ -57,11 +171,6 @@ bool parse_api_version(const std::string& v, int* major, int* minor) {
   *major = a;
   *minor = b;
   return true;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string trim(std::string_view s) {
@@ -104,38 +213,89 @@ const char* reason_phrase(long status) {
   }
 }
 
-// A reason a person can act on, instead of curl's "Failed to connect to
-// localhost port 80" (there is no port on a Unix socket).
-std::string describe_transport_error(CURLcode rc, const char* errbuf, const std::string& socket,
-                                     long timeout_ms) {
-  switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST: {
-      struct stat st {};
-      if (::stat(socket.c_str(), &st) != 0) {
-        return "cannot reach the Docker engine: socket " + socket +
-               " does not exist (is dockerd running?)";
-      }
-      if (!S_ISSOCK(st.st_mode)) {
-        return "cannot reach the Docker engine: " + socket + " is not a Unix socket";
-      }
-      if (::access(socket.c_str(), R_OK | W_OK) != 0) {
-        return "cannot reach the Docker engine: permission denied on " + socket +
-               " (run as root or in the docker group)";
-      }
-      return "cannot reach the Docker engine: connection refused on " + socket +
-             " (is dockerd running?)";
-    }
-    case CURLE_OPERATION_TIMEDOUT:
-      return "the Docker engine at " + socket + " did not answer within " +
-             std::to_string(timeout_ms) + " ms";
-    case CURLE_GOT_NOTHING:
-      return "the Docker engine at " + socket + " closed the connection without answering";
-    default: {
-      std::string detail = errbuf != nullptr && errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
-      return "Docker engine at " + socket + ": " + detail;
-    }
+// Why connect() to the engine's socket failed, for a person: the socket is
+// missing, is not a socket, is not ours to open, or nobody listens on it.
+std::string describe_connect_error(int err, const std::string& socket) {
+  struct stat st {};
+  if (err == ENOENT || ::stat(socket.c_str(), &st) != 0) {
+    return "cannot reach the Docker engine: socket " + socket +
+           " does not exist (is dockerd running?)";
   }
+  if (!S_ISSOCK(st.st_mode)) {
+    return "cannot reach the Docker engine: " + socket + " is not a Unix socket";
+  }
+  if (err == EACCES || err == EPERM) {
+    return "cannot reach the Docker engine: permission denied on " + socket +
+           " (run as root or in the docker group)";
+  }
+  if (err == ECONNREFUSED) {
+    return "cannot reach the Docker engine: connection refused on " + socket +
+           " (is dockerd running?)";
+  }
+  return "cannot reach the Docker engine at " + socket + ": " + std::strerror(err);
+}
+
+// A new connection to the engine, or -1 and why. A Unix socket connects at
+// once or refuses; only a full listen backlog (EAGAIN) is worth waiting for.
+int connect_engine(const std::string& socket, std::chrono::milliseconds timeout,
+                   std::string* error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.size() >= sizeof addr.sun_path) {
+    *error = "cannot reach the Docker engine: socket path " + socket + " is too long";
+    return -1;
+  }
+  std::memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+      *error = std::string("cannot open a socket to the Docker engine: ") + std::strerror(errno);
+      return -1;
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    const int err = errno;
+    ::close(fd);
+    if (err == EINTR) continue;
+    if (err != EAGAIN) {
+      *error = describe_connect_error(err, socket);
+      return -1;
+    }
+    if (Clock::now() >= deadline) {
+      *error = "the Docker engine at " + socket + " did not accept a connection within " +
+               std::to_string(timeout.count()) + " ms";
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool connection_lost(const ErrorCode& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == boost::system::errc::connection_reset || ec == boost::system::errc::broken_pipe;
+}
+
+// Why an exchange with the engine failed, for a person.
+std::string describe_exchange_error(const ErrorCode& ec, const std::string& socket,
+                                    std::chrono::milliseconds timeout) {
+  if (ec == asio::error::timed_out) {
+    return "the Docker engine at " + socket + " did not answer within " +
+           std::to_string(timeout.count()) + " ms";
+  }
+  if (ec == http::error::end_of_stream || ec == asio::error::eof) {
+    return "the Docker engine at " + socket + " closed the connection without answering";
+  }
+  if (ec == http::error::partial_message) {
+    return "the Docker engine at " + socket + " closed the connection in the middle of its answer";
+  }
+  if (ec == http::error::body_limit) {
+    return "the Docker engine at " + socket + " sent an answer larger than " +
+           std::to_string(kMaxBodyBytes >> 20) + " MiB";
+  }
+  if (ec.category() == ErrorCode(http::error::bad_version).category()) {
+    return "the Docker engine at " + socket + " sent a malformed answer: " + ec.message();
+  }
+  return "Docker engine at " + socket + ": " + ec.message();
 }
 
 // Metric label for a call: method plus the path with object ids and names
@@ -174,49 +334,35 @@ std::string route_template(const char* method, const std::string& path) {
   return out;
 }
 
-size_t append_body(char* data, size_t size, size_t nmemb, void* userp) {
-  auto* body = static_cast<std::string*>(userp);
-  size_t n = size * nmemb;
-  if (body->size() + n > kMaxBodyBytes) return 0;  // aborts with CURLE_WRITE_ERROR
-  body->append(data, n);
-  return n;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-size_t capture_api_version(char* data, size_t size, size_t nitems, void* userp) {
-  size_t n = size * nitems;
-  std::string_view line(data, n);
-  auto colon = line.find(':');
-  if (colon != std::string_view::npos &&
-      lower(std::string(line.substr(0, colon))) == "api-version") {
-    *static_cast<std::string*>(userp) = trim(line.substr(colon + 1));
+std::string describe_duration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+http::request<http::string_body> make_request(const char* method, const std::string& target,
+                                              const std::string* body) {
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "docker");
+  req.set(http::field::user_agent, "edge-agent");
+  if (body != nullptr) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = *body;
   }
-  return n;
-}
-
-struct Transfer {
-  std::string body;
-  std::string api_version_header;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  std::string content_type;
-};
-
-// Sets what every call needs on a fresh or reset handle: the socket, the URL,
-// timeouts, no signals.
-void setup_handle(CURL* c, const EngineOptions& o, const std::string& url_path, Transfer* t) {
-  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, o.socket_path.c_str());
-  std::string url = "http://localhost" + url_path;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());  // libcurl copies the string
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t->body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, capture_api_version);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->api_version_header);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "edge-agent");
+  req.prepare_payload();  // Content-Length, also 0 on a POST without a body
+  return req;
 }
 
 }  // namespace
+
+struct DockerEngine::Connection {
+  explicit Connection(int fd) : stream(fd) {}
+  UnixStream stream;
+  beast::flat_buffer buffer;  // bytes read past the last answer stay with their connection
+};
 
 std::string EngineResponse::message() const {
   if (status == 0) {
@@ -249,45 +395,37 @@ nlohmann::json EngineResponse::json() const {
   return j;
 }
 
-DockerEngine::DockerEngine(EngineOptions options) : options_(std::move(options)) {
-  curl_init_once();
-}
+DockerEngine::DockerEngine(EngineOptions options) : options_(std::move(options)) {}
 
-DockerEngine::~DockerEngine() {
-  std::lock_guard<std::mutex> lock(pool_mu_);
-  for (void* h : pool_) curl_easy_cleanup(static_cast<CURL*>(h));
-  pool_.clear();
-}
+DockerEngine::~DockerEngine() = default;
 
-void* DockerEngine::acquire_handle() {
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (!pool_.empty()) {
-      void* h = pool_.back();
+std::unique_ptr<DockerEngine::Connection> DockerEngine::take_connection(bool* reused,
+                                                                        std::string* error) {
+  for (;;) {
+    std::unique_ptr<Connection> c;
+    {
+      std::lock_guard<std::mutex> lock(pool_mu_);
+      if (pool_.empty()) break;
+      c = std::move(pool_.back());
       pool_.pop_back();
-      return h;
+    }
+    if (!c->stream.stale()) {
+      *reused = true;
+      return c;
     }
   }
-  return curl_easy_init();
+  *reused = false;
+  int fd = connect_engine(options_.socket_path, options_.connect_timeout, error);
+  if (fd < 0) return nullptr;
+  return std::make_unique<Connection>(fd);
 }
 
-void DockerEngine::release_handle(void* handle) {
-  if (handle == nullptr) return;
-  auto* c = static_cast<CURL*>(handle);
-  // Forgets every option (they point into the finished call's buffers) but
-  // keeps the live connection for the next call.
-  curl_easy_reset(c);
-  {
-    std::lock_guard<std::mutex> lock(pool_mu_);
-    if (pool_.size() < kMaxPooledHandles) {
-      pool_.push_back(c);
-      return;
-    }
-  }
-  curl_easy_cleanup(c);
+void DockerEngine::give_back(std::unique_ptr<Connection> connection) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  if (pool_.size() < kMaxPooledConnections) pool_.push_back(std::move(connection));
 }
 
-std::size_t DockerEngine::pooled_handles() const {
+std::size_t DockerEngine::pooled_connections() const {
   std::lock_guard<std::mutex> lock(pool_mu_);
   return pool_.size();
 }
@@ -295,8 +433,7 @@ std::size_t DockerEngine::pooled_handles() const {
 StreamProgress DockerEngine::progress() const {
   StreamProgress p;
   p.active = streams_active_.load();
-  p.last_bytes =
-      std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_stream_bytes_ns_.load()));
+  p.last_bytes = Clock::time_point(std::chrono::nanoseconds(last_stream_bytes_ns_.load()));
   return p;
 }
 
@@ -310,54 +447,39 @@ std::string DockerEngine::engine_version() const {
   return engine_version_;
 }
 
-namespace {
-
-// One plain request/response exchange on a borrowed handle.
-EngineResponse perform(CURL* c, const EngineOptions& o, const char* method,
-                       const std::string& url_path, const std::string* body,
-                       std::string* api_version_header) {
+EngineResponse DockerEngine::exchange(const char* method, const std::string& target,
+                                      const std::string* body, std::string* api_version_header) {
   EngineResponse r;
-  Transfer t;
-  if (c == nullptr) {
-    r.transport_error = "cannot allocate a curl handle";
-    return r;
-  }
-  setup_handle(c, o, url_path, &t);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.call_timeout.count()));
-  SlistPtr headers;
-  std::string m = method;
-  if (m == "POST") {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    if (body != nullptr) {
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-      headers.reset(curl_slist_append(headers.release(), "Content-Type: application/json"));
-    } else {
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
+  const auto req = make_request(method, target, body);
+  // A kept-alive connection the engine closed just as this request went out
+  // ends without a byte of answer: the request is sent once more, on a new
+  // connection (a new connection that does so is a real failure).
+  for (bool reused = true; reused;) {
+    std::unique_ptr<Connection> c = take_connection(&reused, &r.transport_error);
+    if (!c) return r;
+    c->stream.limit({Clock::now() + options_.call_timeout});
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(kMaxHeaderBytes);
+    parser.body_limit(kMaxBodyBytes);
+    ErrorCode ec;
+    http::write(c->stream, req, ec);
+    if (!ec) http::read(c->stream, c->buffer, parser, ec);
+    if (ec) {
+      if (reused && !parser.got_some() && connection_lost(ec)) continue;
+      r.transport_error = describe_exchange_error(ec, options_.socket_path, options_.call_timeout);
+      return r;
     }
-    headers.reset(curl_slist_append(headers.release(), "Expect:"));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  } else if (m != "GET") {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  }
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) {
-    r.transport_error = describe_transport_error(rc, t.errbuf, o.socket_path,
-                                                 static_cast<long>(o.call_timeout.count()));
+    auto& res = parser.get();
+    r.status = res.result_int();
+    if (api_version_header != nullptr) {
+      if (auto it = res.find("Api-Version"); it != res.end()) *api_version_header = trim(it->value());
+    }
+    r.body = std::move(res.body());
+    if (res.keep_alive()) give_back(std::move(c));
     return r;
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-  r.body = std::move(t.body);
-  if (api_version_header != nullptr) *api_version_header = t.api_version_header;
   return r;
 }
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 bool DockerEngine::negotiate(std::string* error) {
   {
@@ -368,12 +490,9 @@ bool DockerEngine::negotiate(std::string* error) {
     if (options_.on_call) options_.on_call(route, ok, s);
   };
   auto call = [this](const char* method, const std::string& path, std::string* api_header) {
-    void* h = acquire_handle();
-    EngineResponse r = perform(static_cast<CURL*>(h), options_, method, path, nullptr, api_header);
-    release_handle(h);
-    return r;
+    return exchange(method, path, nullptr, api_header);
   };
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
   std::string api;
   EngineResponse ping = call("GET", "/_ping", &api);
   report("GET /_ping", ping.ok(), seconds_since(start));
@@ -381,7 +500,7 @@ bool DockerEngine::negotiate(std::string* error) {
     if (error != nullptr) *error = ping.message();
     return false;
   }
-  start = std::chrono::steady_clock::now();
+  start = Clock::now();
   EngineResponse ver = call("GET", "/version", nullptr);
   report("GET /version", ver.ok(), seconds_since(start));
   std::string engine;
@@ -436,16 +555,13 @@ bool DockerEngine::negotiate(std::string* error) {
 EngineResponse DockerEngine::request(const char* method, const std::string& path,
                                      const std::string* body, const std::string& route) {
   const std::string label = route.empty() ? route_template(method, path) : route;
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
   EngineResponse r;
   std::string error;
   if (!negotiate(&error)) {
     r.transport_error = error;
   } else {
-    void* h = acquire_handle();
-    r = perform(static_cast<CURL*>(h), options_, method, "/v" + api_version() + path, body,
-                nullptr);
-    release_handle(h);
+    r = exchange(method, "/v" + api_version() + path, body, nullptr);
   }
   if (options_.on_call) options_.on_call(label, r.ok(), seconds_since(start));
   return r;
@@ -466,71 +582,6 @@ EngineResponse DockerEngine::post(const std::string& path, const nlohmann::json&
 EngineResponse DockerEngine::del(const std::string& path, const std::string& route) {
   return request("DELETE", path, nullptr, route);
 }
-
-namespace {
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string describe_duration(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
-}
-
-struct StreamState {
-  CURL* handle = nullptr;
-  const std::function<void(std::string_view)>* on_line = nullptr;
-  std::string pending;     // bytes after the last newline
-  std::string error_body;  // body of a non-200 answer
-  std::string callback_error;
-  std::int64_t last_bytes_ns = 0;               // when this stream last received bytes
-  std::atomic<std::int64_t>* shared = nullptr;  // the engine's progress() clock
-};
-
-size_t stream_write(char* data, size_t size, size_t nmemb, void* userp) {
-  auto* s = static_cast<StreamState*>(userp);
-  size_t n = size * nmemb;
-  s->last_bytes_ns = steady_ns();
-  if (s->shared != nullptr) s->shared->store(s->last_bytes_ns);
-  long code = 0;
-  curl_easy_getinfo(s->handle, CURLINFO_RESPONSE_CODE, &code);
-  if (code != 200) {
-    if (s->error_body.size() + n > 1u << 20) return 0;
-    s->error_body.append(data, n);
-    return n;
-  }
-  s->pending.append(data, n);
-  if (s->pending.size() > kMaxBodyBytes) return 0;  // a "line" this long is not an event
-  try {
-    std::size_t start = 0;
-    for (std::size_t nl = s->pending.find('\n'); nl != std::string::npos;
-         nl = s->pending.find('\n', start)) {
-      std::string_view line(s->pending.data() + start, nl - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!line.empty()) (*s->on_line)(line);
-      start = nl + 1;
-    }
-    s->pending.erase(0, start);
-  } catch (const std::exception& e) {
-    // An exception must not unwind through libcurl's C frames: end the stream.
-    s->callback_error = e.what();
-    return 0;
-  }
-  return n;
-}
-
-// Headers are bytes from the engine too: they count against the idle timeout.
-size_t stream_header(char*, size_t size, size_t nitems, void* userp) {
-  auto* s = static_cast<StreamState*>(userp);
-  s->last_bytes_ns = steady_ns();
-  if (s->shared != nullptr) s->shared->store(s->last_bytes_ns);
-  return size * nitems;
-}
-
-}  // namespace
 
 EngineResponse DockerEngine::stream_lines(const std::string& path,
                                           const std::function<void(std::string_view line)>& on_line,
@@ -558,9 +609,10 @@ EngineResponse DockerEngine::stream(const char* method, const std::string& path,
                                     const std::atomic<bool>& stop, const std::string& route) {
   const bool post = std::string_view(method) == "POST";
   const std::string label = route.empty() ? route_template(method, path) : route;
-  auto start = std::chrono::steady_clock::now();
+  auto start = Clock::now();
   EngineResponse r;
   auto finish = [&]() {
+    if (!r.transport_error.empty()) r.status = 0;
     if (options_.on_call) {
       options_.on_call(label, r.ok() && r.transport_error.empty(), seconds_since(start));
     }
@@ -571,84 +623,72 @@ EngineResponse DockerEngine::stream(const char* method, const std::string& path,
     r.transport_error = error;
     return finish();
   }
-  Transfer t;
-  auto* h = static_cast<CURL*>(acquire_handle());
-  MultiPtr m(curl_multi_init());
-  if (h == nullptr || !m) {
-    release_handle(h);
-    r.transport_error = "cannot allocate a curl handle";
-    return finish();
+  // A stream holds its connection for its whole life: always a new one,
+  // closed at the end.
+  int fd = connect_engine(options_.socket_path, options_.connect_timeout, &r.transport_error);
+  if (fd < 0) return finish();
+  Connection c(fd);
+  UnixStream::Limits limits;
+  limits.stop = &stop;
+  limits.idle = idle_timeout;
+  if (post) limits.progress = &last_stream_bytes_ns_;
+  // A pull is bounded by its idle timeout alone, from the first byte on; an
+  // events stream's head is due within the call timeout, and after that
+  // only stop ends it.
+  if (idle_timeout.count() == 0) limits.deadline = Clock::now() + options_.call_timeout;
+  c.stream.limit(limits);
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(kMaxHeaderBytes);
+  ErrorCode ec;
+  http::write(c.stream, make_request(method, "/v" + api_version() + path, nullptr), ec);
+  if (!ec) http::read_header(c.stream, c.buffer, parser, ec);
+  if (!ec && parser.get().result_int() != 200) {
+    // An error answer: its {"message": ...} within the call timeout.
+    r.status = parser.get().result_int();
+    limits.deadline = Clock::now() + options_.call_timeout;
+    c.stream.limit(limits);
+    parser.body_limit(kMaxErrorBodyBytes);
+    http::read(c.stream, c.buffer, parser, ec);
+    r.body = std::move(parser.get().body());
+    return finish();  // a cut-short message is still the engine's answer
   }
-  setup_handle(h, options_, "/v" + api_version() + path, &t);
-  StreamState st;
-  st.handle = h;
-  st.on_line = &on_line;
-  st.last_bytes_ns = steady_ns();
-  if (post) st.shared = &last_stream_bytes_ns_;
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stream_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
-  SlistPtr headers;
-  if (post) {
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
-    headers.reset(curl_slist_append(headers.release(), "Expect:"));
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-  }
-  curl_multi_add_handle(m.get(), h);
-
-  bool stopped = false;
-  bool idle = false;
-  CURLcode result = CURLE_OK;
-  bool done = false;
-  while (!done) {
-    if (stop.load()) {
-      stopped = true;
-      break;
-    }
-    if (idle_timeout.count() > 0 &&
-        steady_ns() - st.last_bytes_ns >
-            std::chrono::duration_cast<std::chrono::nanoseconds>(idle_timeout).count()) {
-      idle = true;
-      break;
-    }
-    int running = 0;
-    CURLMcode mc = curl_multi_perform(m.get(), &running);
-    if (mc != CURLM_OK) {
-      r.transport_error = "Docker " + label + " stream: " + curl_multi_strerror(mc);
-      break;
-    }
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(m.get(), &queued)) {
-      if (msg->msg == CURLMSG_DONE) {
-        result = msg->data.result;
-        done = true;
+  if (!ec) {
+    r.status = 200;
+    limits.deadline = Clock::time_point::max();
+    c.stream.limit(limits);
+    parser.body_limit(boost::none);
+    std::string& body = parser.get().body();  // bytes after the last delivered line
+    while (!ec && !parser.is_done()) {
+      http::read_some(c.stream, c.buffer, parser, ec);
+      try {
+        std::size_t from = 0;
+        for (std::size_t nl = body.find('\n'); nl != std::string::npos;
+             nl = body.find('\n', from)) {
+          std::string_view line(body.data() + from, nl - from);
+          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+          if (!line.empty()) on_line(line);
+          from = nl + 1;
+        }
+        body.erase(0, from);
+      } catch (const std::exception& e) {
+        r.transport_error = std::string("stream line handler failed: ") + e.what();
+        return finish();
+      }
+      if (body.size() > kMaxBodyBytes) {
+        r.transport_error = "the Docker engine at " + options_.socket_path + " sent a line on " +
+                            label + " longer than " + std::to_string(kMaxBodyBytes >> 20) + " MiB";
+        return finish();
       }
     }
-    if (done || running == 0) break;
-    curl_multi_poll(m.get(), nullptr, 0, kStreamPollMs, nullptr);
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
-  curl_multi_remove_handle(m.get(), h);
-  release_handle(h);
-
-  if (!st.callback_error.empty()) {
-    r.transport_error = "stream line handler failed: " + st.callback_error;
-  } else if (idle) {
+  if (!ec || ec == asio::error::operation_aborted) return finish();  // ended, or stopped
+  if (ec == asio::error::timed_out && idle_timeout.count() > 0) {
     r.transport_error = "the Docker engine at " + options_.socket_path + " sent nothing on " +
                         label + " for " + describe_duration(idle_timeout) + " (idle timeout)";
-  } else if (!stopped && result != CURLE_OK && r.transport_error.empty()) {
-    r.transport_error =
-        describe_transport_error(result, t.errbuf, options_.socket_path,
-                                 static_cast<long>(options_.connect_timeout.count()));
+  } else {
+    r.transport_error = describe_exchange_error(ec, options_.socket_path, options_.call_timeout);
     if (r.status == 200) r.transport_error = label + " stream broke: " + r.transport_error;
   }
-  if (r.status != 200) {
-    r.body = std::move(st.error_body);
-  }
-  if (!r.transport_error.empty()) r.status = 0;
   return finish();
 }
 

@@ -1,18 +1,23 @@
 #pragma once
-// Docker Engine API client over the Unix socket (libcurl).
+// Docker Engine API client over the Unix socket (HTTP/1.1 by Boost.Beast's
+// parser on a plain non-blocking socket; no libcurl and its dependency tree
+// in the daemon's memory).
 //
 // Every call has a connect timeout and a total timeout; streams (events,
 // pulls) have none, a pull has an idle timeout instead. The API version is
 // negotiated once (GET /_ping -> "Api-Version" header, or GET /version) and
 // every later path is sent as /v<version>/<path>. Thread-safe: calls may run
-// in parallel. Each call borrows a curl easy handle from a small pool and
-// gives it back, so a handle (and its kept-alive connection to the engine)
-// serves many calls instead of being made and freed per call.
+// in parallel. Each call borrows a kept-alive connection to the engine from
+// a small pool (or opens one) and gives it back when the engine keeps it
+// open, so one connection serves many calls; a pooled connection the engine
+// has closed meanwhile is dropped, and a call that finds it closed under its
+// request is sent once more on a new connection.
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,7 +29,7 @@ namespace edge::docker {
 struct EngineResponse {
   long status = 0;              // HTTP status; 0 when the transport failed
   std::string body;             // raw body
-  std::string transport_error;  // curl's reason when status == 0
+  std::string transport_error;  // why nothing was answered, when status == 0
 
   bool ok() const { return status >= 200 && status < 300; }
   // The engine's {"message": ...} when present, else the transport error,
@@ -91,8 +96,8 @@ class DockerEngine {
   // Open stream_post calls and when one last received bytes. Lock-free.
   StreamProgress progress() const;
 
-  // Curl handles currently idle in the pool (for tests and /debug).
-  std::size_t pooled_handles() const;
+  // Kept-alive engine connections currently idle in the pool (for tests and /debug).
+  std::size_t pooled_connections() const;
 
   const EngineOptions& options() const { return options_; }
 
@@ -103,15 +108,20 @@ class DockerEngine {
                         const std::function<void(std::string_view line)>& on_line,
                         std::chrono::milliseconds idle_timeout, const std::atomic<bool>& stop,
                         const std::string& route);
-  void* acquire_handle();  // a CURL*, from the pool or new; nullptr when curl cannot allocate
-  void release_handle(void* handle);
+  struct Connection;
+  // A pooled connection the engine has not closed, or a new one; null (and
+  // why in *error) when the engine cannot be reached. *reused says which.
+  std::unique_ptr<Connection> take_connection(bool* reused, std::string* error);
+  void give_back(std::unique_ptr<Connection> connection);
+  EngineResponse exchange(const char* method, const std::string& target, const std::string* body,
+                          std::string* api_version_header);
 
   EngineOptions options_;
   mutable std::mutex mu_;  // guards api_version_, engine_version_
   std::string api_version_;
   std::string engine_version_;
-  mutable std::mutex pool_mu_;  // guards pool_
-  std::vector<void*> pool_;     // idle CURL* handles
+  mutable std::mutex pool_mu_;                   // guards pool_
+  std::vector<std::unique_ptr<Connection>> pool_;  // idle kept-alive connections
   std::atomic<int> streams_active_{0};
   std::atomic<std::int64_t> last_stream_bytes_ns_{0};  // steady_clock, since its epoch
 };
