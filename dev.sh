@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   cmake ninja-build g++ pkg-config git ca-certificates
   libcpp-httplib-dev libsqlitecpp-dev libsqlite3-dev nlohmann-json3-dev
-  libcurl4-openssl-dev libspdlog-dev libfmt-dev libssl-dev libcli11-dev
+  libspdlog-dev libfmt-dev libssl-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev
   clang libclang-rt-14-dev libpython3.11-dev
   clang-format openssl curl busybox-static python3 python3-prometheus-client systemd dpkg-dev fakeroot file

@@ -150,7 +150,7 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
     }
   }
   heartbeat_ = std::make_unique<HeartbeatLoop>(
-      hb, make_curl_poster(tls_), [this] { return heartbeat_body(); }, time_);
+      hb, make_master_poster(tls_), [this] { return heartbeat_body(); }, time_);
   heartbeat_->on_result([this](bool ok, long) {
     metrics_.heartbeat(ok ? "ok" : "error");
     update_status();

@@ -1,7 +1,6 @@
 #include "agent/check.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <netdb.h>
@@ -23,6 +22,8 @@
 #include <memory>
 #include <set>
 
+#include "agent/http_client.h"
+#include "agent/tls_credentials.h"
 #include "docker_obs/catalog.h"
 #include "docker_obs/engine.h"
 
@@ -416,38 +417,25 @@ namespace {
 // Whether something at host:port answers GET /health like an edge-agent
 // (any HTTP answer counts when TLS is on: the caller may not be the master).
 bool edge_agent_answers(const Config& config, std::chrono::milliseconds timeout) {
-  CURL* c = curl_easy_init();
-  if (c == nullptr) return false;
   std::string host = config.listen_host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   if (host == "0.0.0.0") host = "127.0.0.1";
   if (host == "[::]") host = "[::1]";
   const bool tls = config.tls_enabled();
-  std::string url = std::string(tls ? "https://" : "http://") + host + ":" +
-                    std::to_string(config.listen_port) + "/health";
-  std::string body;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(
-      c, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
-        auto* b = static_cast<std::string*>(u);
-        if (b->size() < 4096) b->append(d, s * n);
-        return s * n;
-      });
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  HttpCall call;
+  call.url = std::string(tls ? "https://" : "http://") + host + ":" +
+             std::to_string(config.listen_port) + "/health";
+  call.timeout = timeout;
+  call.connect_timeout = timeout;
   if (tls) {
-    curl_easy_setopt(c, CURLOPT_SSLCERT, config.tls_cert.c_str());
-    curl_easy_setopt(c, CURLOPT_SSLKEY, config.tls_key.c_str());
-    curl_easy_setopt(c, CURLOPT_CAINFO, config.tls_ca.c_str());
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);  // any name: only "is it us" matters
+    auto bundle = load_tls_bundle(TlsFiles{config.tls_cert, config.tls_key, config.tls_ca});
+    if (!bundle) return false;
+    call.tls = (*bundle)->client_context;
+    call.verify_host = false;  // any name: only "is it us" matters
   }
-  CURLcode rc = curl_easy_perform(c);
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(c);
-  if (rc != CURLE_OK) return false;
-  return tls ? status != 0 : body.find("\"status\":\"ok\"") != std::string::npos;
+  const HttpReply reply = http_call(call);
+  if (reply.status == 0) return false;
+  return tls || reply.body.find("\"status\":\"ok\"") != std::string::npos;
 }
 
 }  // namespace
@@ -553,37 +541,31 @@ CheckResult check_master_online(const Config& config, std::chrono::milliseconds 
   if (config.master_url.empty()) {
     return fail("master-online", "no master_url is set", "set master_url to the master's URL");
   }
-  CURL* c = curl_easy_init();
-  if (c == nullptr) return fail("master-online", "cannot allocate a curl handle", "");
   std::string url = config.master_url;
   if (url.empty() || url.back() != '/') url += "/";
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-  curl_easy_setopt(
-      c, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) { return s * n; });
-  if (!config.tls_cert.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, config.tls_cert.c_str());
-  if (!config.tls_key.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, config.tls_key.c_str());
-  if (!config.tls_ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, config.tls_ca.c_str());
-  CURLcode rc = curl_easy_perform(c);
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(c);
-  if (rc != CURLE_OK) {
-    std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+  HttpCall call;
+  call.url = url;
+  call.timeout = timeout;
+  call.connect_timeout = timeout;
+  if (url.rfind("https://", 0) == 0) {
+    auto bundle = load_tls_bundle(TlsFiles{config.tls_cert, config.tls_key, config.tls_ca});
+    if (!bundle) {
+      return fail("master-online", url + ": " + bundle.error().message(),
+                  "fix the TLS bundle first (see the tls line above)");
+    }
+    call.tls = (*bundle)->client_context;
+  }
+  const HttpReply reply = http_call(call);
+  if (reply.status == 0) {
     std::string hint =
         "check master_url, the network path to the master, and that the CA is "
         "the master's";
-    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+    if (reply.peer_unverified) {
       hint = "the master's certificate does not verify against --tls-ca: install the master's CA";
     }
-    return fail("master-online", url + ": " + why, hint);
+    return fail("master-online", url + ": " + reply.error, hint);
   }
-  return pass("master-online", url + " answered HTTP " + std::to_string(status) +
+  return pass("master-online", url + " answered HTTP " + std::to_string(reply.status) +
                                    (url.rfind("https://", 0) == 0 ? " over mTLS" : ""));
 }
 

@@ -1,12 +1,12 @@
 #include "agent/heartbeat.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
 
+#include "agent/http_client.h"
 #include "agent/tls_credentials.h"
 #include "common/text.h"
 
@@ -15,42 +15,8 @@ namespace edge {
 namespace {
 
 constexpr std::size_t kMaxResponseKept = 4096;  // enough for a {"detail": ...}
-constexpr std::chrono::milliseconds kPollSlice{50};
 constexpr std::chrono::milliseconds kMaxConnectTimeout{5000};
 constexpr std::chrono::seconds kFailingNudgeGap{1};
-
-void ensure_curl_global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct UrlParts {
-  std::string scheme, host, error;
-};
-
-UrlParts parse_url(const std::string& url) {
-  UrlParts out;
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> h(curl_url(), &curl_url_cleanup);
-  if (!h) {
-    out.error = "out of memory parsing the master URL";
-    return out;
-  }
-  CURLUcode rc = curl_url_set(h.get(), CURLUPART_URL, url.c_str(), 0);
-  if (rc != CURLUE_OK) {
-    out.error = "master URL '" + url + "' is not a valid absolute URL: " + curl_url_strerror(rc);
-    return out;
-  }
-  auto get = [&](CURLUPart part, std::string& into) {
-    char* value = nullptr;
-    if (curl_url_get(h.get(), part, &value, 0) == CURLUE_OK && value != nullptr) {
-      into = value;
-      curl_free(value);
-    }
-  };
-  get(CURLUPART_SCHEME, out.scheme);
-  get(CURLUPART_HOST, out.host);
-  return out;
-}
 
 // The master's error body is {"detail": "..."} (FastAPI); quote it, else a
 // printable prefix of whatever came back.
@@ -70,149 +36,50 @@ std::string describe_response(long status, const std::string& body) {
   return text;
 }
 
-class CurlPoster final : public HttpPoster {
+class MasterPoster final : public HttpPoster {
  public:
-  explicit CurlPoster(TlsFiles tls) : tls_(std::move(tls)) { ensure_curl_global_init(); }
-  explicit CurlPoster(std::shared_ptr<TlsCredentials> creds)
-      : tls_(creds ? creds->files() : TlsFiles{}), creds_(std::move(creds)) {
-    ensure_curl_global_init();
-  }
+  explicit MasterPoster(TlsFiles tls) : tls_(std::move(tls)) {}
+  explicit MasterPoster(std::shared_ptr<TlsCredentials> creds)
+      : tls_(creds ? creds->files() : TlsFiles{}), creds_(std::move(creds)) {}
 
   PostResult post_json(const std::string& url, const std::string& body,
                        std::chrono::milliseconds timeout,
                        const std::atomic<bool>& cancel) override {
     if (std::string why = check_master_url(url); !why.empty()) return {0, why};
-    const bool https = parse_url(url).scheme == "https";
-    if (https && !tls_.complete()) {
-      return {0,
-              "an https:// master needs the mTLS bundle: set --tls-cert, --tls-key and --tls-ca"};
-    }
-
-    std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> easy(curl_easy_init(), &curl_easy_cleanup);
-    std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(),
-                                                                &curl_multi_cleanup);
-    if (!easy || !multi) return {0, "libcurl could not allocate a handle"};
-
-    curl_slist* raw_headers = nullptr;
-    for (const char* h :
-         {"Content-Type: application/json", "Accept: application/json", "Expect:"}) {
-      raw_headers = curl_slist_append(raw_headers, h);
-    }
-    std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(raw_headers,
-                                                                        &curl_slist_free_all);
-    Transfer xfer{&cancel, {}};
-    char errbuf[CURL_ERROR_SIZE] = {0};
-    CURL* c = easy.get();
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "edge-agent");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     static_cast<long>(std::min(timeout, kMaxConnectTimeout).count()));
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &CurlPoster::on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &xfer);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &CurlPoster::on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &xfer);
-    // The bundle this request presents; held until the request ends.
-    std::shared_ptr<const TlsBundle> bundle = creds_ ? creds_->current() : nullptr;
-    if (https) {
-      curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-      curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-      curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-      if (bundle) {
-        // From memory (libcurl copies blobs): the last bundle that loaded.
-        auto blob = [](const std::string& pem) {
-          return curl_blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
-        };
-        curl_blob cert = blob(bundle->cert_pem), key = blob(bundle->key_pem),
-                  ca = blob(bundle->ca_pem);
-        curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert);
-        curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key);
-        curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
-        curl_easy_setopt(c, CURLOPT_CAINFO, nullptr);
+    HttpCall call;
+    call.method = "POST";
+    call.url = url;
+    call.body = body;
+    call.timeout = timeout;
+    call.connect_timeout = std::min(timeout, kMaxConnectTimeout);
+    call.cancel = &cancel;
+    call.keep_body = kMaxResponseKept;
+    if (parse_http_url(url)->scheme == "https") {
+      if (!tls_.complete()) {
+        return {0,
+                "an https:// master needs the mTLS bundle: set --tls-cert, --tls-key and --tls-ca"};
+      }
+      // The bundle this request presents, held until it ends: the live one
+      // (a rotation is used by the next request; a refused reload leaves the
+      // last good one), or the files as they are now.
+      std::shared_ptr<const TlsBundle> bundle;
+      if (creds_) {
+        bundle = creds_->current();
       } else {
-        curl_easy_setopt(c, CURLOPT_SSLCERT, tls_.cert.c_str());
-        curl_easy_setopt(c, CURLOPT_SSLKEY, tls_.key.c_str());
-        curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca.c_str());
+        auto loaded = load_tls_bundle(tls_);
+        if (!loaded) return {0, loaded.error().message()};
+        bundle = *loaded;
       }
-      // Trust exactly our CA: no system bundle, no CA directory.
-      curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-      curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+      call.tls = bundle->client_context;
     }
-
-    // The multi interface, polled in short slices, so cancel is noticed within
-    // ~50 ms in every phase (DNS, connect, TLS, waiting for the answer); the
-    // progress callback alone may only run once a second while idle.
-    curl_multi_add_handle(multi.get(), c);
-    int running = 1;
-    bool cancelled = false;
-    std::string multi_error;
-    while (true) {
-      CURLMcode mc = curl_multi_perform(multi.get(), &running);
-      if (mc != CURLM_OK) {
-        multi_error = curl_multi_strerror(mc);
-        break;
-      }
-      if (running == 0) break;
-      if (cancel.load()) {
-        cancelled = true;
-        break;
-      }
-      mc = curl_multi_poll(multi.get(), nullptr, 0, static_cast<int>(kPollSlice.count()), nullptr);
-      if (mc != CURLM_OK) {
-        multi_error = curl_multi_strerror(mc);
-        break;
-      }
-    }
-    CURLcode result = CURLE_OK;
-    int queued = 0;
-    while (CURLMsg* msg = curl_multi_info_read(multi.get(), &queued)) {
-      if (msg->msg == CURLMSG_DONE) result = msg->data.result;
-    }
-    curl_multi_remove_handle(multi.get(), c);
-
-    if (cancelled || result == CURLE_ABORTED_BY_CALLBACK)
-      return {0, "cancelled: the heartbeat is stopping"};
-    if (!multi_error.empty()) return {0, "libcurl: " + multi_error};
-    if (result != CURLE_OK) {
-      std::string why = curl_easy_strerror(result);
-      if (errbuf[0] != '\0') why += std::string(": ") + errbuf;
-      return {0, why};
-    }
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 200 && status < 300) return {status, ""};
-    return {status, describe_response(status, xfer.response)};
+    const HttpReply reply = http_call(call);
+    if (reply.cancelled) return {0, "cancelled: the heartbeat is stopping"};
+    if (reply.status == 0) return {0, reply.error};
+    if (reply.status >= 200 && reply.status < 300) return {reply.status, ""};
+    return {reply.status, describe_response(reply.status, reply.body)};
   }
 
  private:
-  struct Transfer {
-    const std::atomic<bool>* cancel;
-    std::string response;
-  };
-
-  static size_t on_write(char* data, size_t size, size_t nmemb, void* user) {
-    auto* xfer = static_cast<Transfer*>(user);
-    const size_t n = size * nmemb;
-    if (xfer->response.size() < kMaxResponseKept) {
-      xfer->response.append(data, std::min(n, kMaxResponseKept - xfer->response.size()));
-    }
-    return n;
-  }
-
-  static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    return static_cast<Transfer*>(user)->cancel->load() ? 1 : 0;
-  }
-
   const TlsFiles tls_;
   const std::shared_ptr<TlsCredentials> creds_;  // null: files read per request
 };
@@ -221,24 +88,23 @@ class CurlPoster final : public HttpPoster {
 
 std::string check_master_url(const std::string& url) {
   if (url.empty()) return "no master URL configured";
-  ensure_curl_global_init();
-  UrlParts parts = parse_url(url);
-  if (!parts.error.empty()) return parts.error;
-  if (parts.scheme == "https") return "";
-  if (parts.scheme == "http") {
-    if (is_loopback_host(parts.host)) return "";
-    return "refusing plaintext http:// to non-loopback master host '" + parts.host +
+  auto parts = parse_http_url(url);
+  if (!parts) return parts.error().message();
+  if (parts->scheme == "https") return "";
+  if (parts->scheme == "http") {
+    if (is_loopback_host(parts->host)) return "";
+    return "refusing plaintext http:// to non-loopback master host '" + parts->host +
            "': use https:// with --tls-cert, --tls-key and --tls-ca";
   }
-  return "master URL scheme '" + parts.scheme + "' is not supported: use https://";
+  return "master URL scheme '" + parts->scheme + "' is not supported: use https://";
 }
 
-std::unique_ptr<HttpPoster> make_curl_poster(const TlsFiles& tls) {
-  return std::make_unique<CurlPoster>(tls);
+std::unique_ptr<HttpPoster> make_master_poster(const TlsFiles& tls) {
+  return std::make_unique<MasterPoster>(tls);
 }
 
-std::unique_ptr<HttpPoster> make_curl_poster(std::shared_ptr<TlsCredentials> tls) {
-  return std::make_unique<CurlPoster>(std::move(tls));
+std::unique_ptr<HttpPoster> make_master_poster(std::shared_ptr<TlsCredentials> tls) {
+  return std::make_unique<MasterPoster>(std::move(tls));
 }
 
 HeartbeatLoop::HeartbeatLoop(HeartbeatOptions options, std::unique_ptr<HttpPoster> poster,

@@ -2,7 +2,7 @@
 // Heartbeat to the master (DESIGN §6): POST <master-url>/swarm/heartbeat every
 // interval (with jitter), at once (debounced) when nudged, exponential backoff
 // on failure. The HTTP side effect sits behind HttpPoster; production uses
-// libcurl with mutual TLS.
+// http_call (agent/http_client.h) with mutual TLS.
 
 #include <atomic>
 #include <chrono>
@@ -41,20 +41,20 @@ class HttpPoster {
                                const std::atomic<bool>& cancel) = 0;
 };
 
-// Production poster (libcurl). https:// requires a complete bundle: the client
+// Production poster. https:// requires a complete bundle: the client
 // presents tls.cert/tls.key, TLS >= 1.2, and the master's cert must chain to
 // tls.ca (and only to it) and match the URL's host. Plain http:// is allowed
 // only to a loopback host; anything else is refused without a connection.
 // Never fails to construct; configuration problems come back from post_json.
-// Uses CURLOPT_NOSIGNAL (threads), so the process must ignore SIGPIPE.
-std::unique_ptr<HttpPoster> make_curl_poster(const TlsFiles& tls);
+// This one reads the files at each request.
+std::unique_ptr<HttpPoster> make_master_poster(const TlsFiles& tls);
 // The same, presenting whatever bundle `tls` holds when each request starts
 // (from memory: a rotated certificate is used by the next request, and a
 // refused reload leaves the last good bundle in use). `tls` may be null
 // (plain http:// to a loopback master only).
-std::unique_ptr<HttpPoster> make_curl_poster(std::shared_ptr<TlsCredentials> tls);
+std::unique_ptr<HttpPoster> make_master_poster(std::shared_ptr<TlsCredentials> tls);
 
-// Empty when `url` is a master URL the curl poster will use (https://, or
+// Empty when `url` is a master URL the poster will use (https://, or
 // http:// to localhost/127.0.0.0/8/::1); otherwise the reason, for a person.
 // Lets config refuse a bad --master-url at startup instead of at the first beat.
 std::string check_master_url(const std::string& url);

@@ -70,33 +70,19 @@ std::int64_t now_unix() {
       .count();
 }
 
-}  // namespace
-
-Expected<std::shared_ptr<const TlsBundle>> make_tls_bundle(std::string cert_pem,
-                                                           std::string key_pem, std::string ca_pem,
-                                                           const TlsFiles& where) {
-  ERR_clear_error();
-  auto bundle = std::make_shared<TlsBundle>();
-  X509Ptr leaf = first_cert(cert_pem);
-  if (!leaf) {
-    return Status::failure("--tls-cert '" + where.cert +
-                           "' holds no PEM certificate: " + ssl_error_text());
-  }
-  X509Ptr ca = first_cert(ca_pem);
-  if (!ca) {
-    return Status::failure("--tls-ca '" + where.ca +
-                           "' holds no PEM certificate: " + ssl_error_text());
-  }
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
-  SSL_CTX* native = ctx->native_handle();
+// Loads what both sides share into `ctx`: TLS >= 1.2, the certificate chain
+// and its key (checked to match), and the CA as the only trust anchor.
+Status load_identity(ssl::context& ctx, const std::string& cert_pem, const std::string& key_pem,
+                     const std::string& ca_pem, const TlsFiles& where) {
+  SSL_CTX* native = ctx.native_handle();
   boost::system::error_code ec;
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
-  ctx->use_certificate_chain(boost::asio::buffer(cert_pem), ec);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression, ec);
+  ctx.use_certificate_chain(boost::asio::buffer(cert_pem), ec);
   if (ec) {
     return Status::failure("cannot load --tls-cert '" + where.cert + "': " + ec.message());
   }
-  ctx->use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
+  ctx.use_private_key(boost::asio::buffer(key_pem), ssl::context::pem, ec);
   if (ec) {
     // OpenSSL refuses a key that does not match the certificate here too;
     // tell the two apart, they need different fixes.
@@ -116,26 +102,67 @@ Expected<std::shared_ptr<const TlsBundle>> make_tls_bundle(std::string cert_pem,
     return Status::failure("--tls-key '" + where.key + "' does not match --tls-cert '" +
                            where.cert + "'");
   }
-  ctx->add_certificate_authority(boost::asio::buffer(ca_pem), ec);
+  ctx.add_certificate_authority(boost::asio::buffer(ca_pem), ec);
   if (ec) {
     return Status::failure("cannot load --tls-ca '" + where.ca + "': " + ec.message());
   }
+  return Status::success();
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<const TlsBundle>> make_tls_bundle(std::string cert_pem,
+                                                           std::string key_pem, std::string ca_pem,
+                                                           const TlsFiles& where) {
+  ERR_clear_error();
+  auto bundle = std::make_shared<TlsBundle>();
+  X509Ptr leaf = first_cert(cert_pem);
+  if (!leaf) {
+    return Status::failure("--tls-cert '" + where.cert +
+                           "' holds no PEM certificate: " + ssl_error_text());
+  }
+  X509Ptr ca = first_cert(ca_pem);
+  if (!ca) {
+    return Status::failure("--tls-ca '" + where.ca +
+                           "' holds no PEM certificate: " + ssl_error_text());
+  }
+  auto server = std::make_shared<ssl::context>(ssl::context::tls_server);
+  if (Status s = load_identity(*server, cert_pem, key_pem, ca_pem, where); !s.ok()) return s;
+  SSL_CTX* native = server->native_handle();
   // Tell clients which CA we accept (the master's TLS stack picks its cert by it).
   SSL_CTX_add_client_CA(native, ca.get());
-  ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+  boost::system::error_code ec;
+  server->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
   // One session cache per bundle; tickets off so a resumed session never
   // skips the client-certificate check of a newer policy.
   SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
 
+  // The heartbeat's side: presents the same cert+key, trusts exactly the CA
+  // (no system store), and the caller checks the master's name per request.
+  auto client = std::make_shared<ssl::context>(ssl::context::tls_client);
+  if (Status s = load_identity(*client, cert_pem, key_pem, ca_pem, where); !s.ok()) return s;
+  client->set_verify_mode(ssl::verify_peer, ec);
+
   bundle->cert_not_after_unix = not_after_unix(leaf.get());
   bundle->ca_not_after_unix = not_after_unix(ca.get());
   bundle->cert_sha256 = der_sha256(leaf.get());
-  bundle->server_context = std::move(ctx);
+  bundle->server_context = std::move(server);
+  bundle->client_context = std::move(client);
   bundle->cert_pem = std::move(cert_pem);
   bundle->key_pem = std::move(key_pem);
   bundle->ca_pem = std::move(ca_pem);
   return std::shared_ptr<const TlsBundle>(std::move(bundle));
+}
+
+Expected<std::shared_ptr<const TlsBundle>> load_tls_bundle(const TlsFiles& files) {
+  auto cert = read_whole(files.cert, "--tls-cert");
+  if (!cert) return cert.error();
+  auto key = read_whole(files.key, "--tls-key");
+  if (!key) return key.error();
+  auto ca = read_whole(files.ca, "--tls-ca");
+  if (!ca) return ca.error();
+  return make_tls_bundle(std::move(*cert), std::move(*key), std::move(*ca), files);
 }
 
 Expected<std::shared_ptr<TlsCredentials>> TlsCredentials::load(const TlsFiles& files,
@@ -173,13 +200,7 @@ Status TlsCredentials::reload() {
     }
     return why;
   };
-  auto cert = read_whole(files_.cert, "--tls-cert");
-  if (!cert) return fail(cert.error());
-  auto key = read_whole(files_.key, "--tls-key");
-  if (!key) return fail(key.error());
-  auto ca = read_whole(files_.ca, "--tls-ca");
-  if (!ca) return fail(ca.error());
-  auto bundle = make_tls_bundle(std::move(*cert), std::move(*key), std::move(*ca), files_);
+  auto bundle = load_tls_bundle(files_);
   if (!bundle) return fail(bundle.error());
 
   std::shared_ptr<const TlsBundle> fresh;

@@ -34,10 +34,13 @@ class Metrics;
 
 // One loaded bundle. Immutable once published.
 struct TlsBundle {
-  std::string cert_pem, key_pem, ca_pem;  // what the heartbeat client presents / trusts
+  std::string cert_pem, key_pem, ca_pem;  // as read (to tell a touched file from a new one)
   // Server-side context: TLS >= 1.2, this cert+key, client certificates
   // required and verified against the CA.
   std::shared_ptr<boost::asio::ssl::context> server_context;
+  // Client-side context (the heartbeat): TLS >= 1.2, presents this
+  // cert+key, trusts only the CA; the peer's name is checked per request.
+  std::shared_ptr<boost::asio::ssl::context> client_context;
   std::int64_t cert_not_after_unix = 0;
   std::int64_t ca_not_after_unix = 0;
   std::string cert_sha256;       // of the leaf's DER, lowercase hex (for logs)
@@ -92,6 +95,10 @@ class TlsCredentials {
 Expected<std::shared_ptr<const TlsBundle>> make_tls_bundle(std::string cert_pem,
                                                            std::string key_pem, std::string ca_pem,
                                                            const TlsFiles& where);
+
+// Reads the three files and builds a bundle from them, without logging; the
+// Status names the file that does not load.
+Expected<std::shared_ptr<const TlsBundle>> load_tls_bundle(const TlsFiles& files);
 
 // Who may call the master-facing API (DESIGN §7 --master-identity): a
 // subject CN or DNS SAN, or "sha256:<hex>" of the certificate's DER (hex

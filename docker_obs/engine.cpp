@@ -63,8 +63,8 @@ class UnixStream {
  public:
   struct Limits {
     Clock::time_point deadline = Clock::time_point::max();
-    std::chrono::milliseconds idle{0};           // 0: no idle limit
-    const std::atomic<bool>* stop = nullptr;     // set: operation_aborted
+    std::chrono::milliseconds idle{0};              // 0: no idle limit
+    const std::atomic<bool>* stop = nullptr;        // set: operation_aborted
     std::atomic<std::int64_t>* progress = nullptr;  // steady ns of the last received bytes
   };
 
@@ -472,7 +472,8 @@ EngineResponse DockerEngine::exchange(const char* method, const std::string& tar
     auto& res = parser.get();
     r.status = res.result_int();
     if (api_version_header != nullptr) {
-      if (auto it = res.find("Api-Version"); it != res.end()) *api_version_header = trim(it->value());
+      if (auto it = res.find("Api-Version"); it != res.end())
+        *api_version_header = trim(it->value());
     }
     r.body = std::move(res.body());
     if (res.keep_alive()) give_back(std::move(c));

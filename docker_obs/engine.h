@@ -120,7 +120,7 @@ class DockerEngine {
   mutable std::mutex mu_;  // guards api_version_, engine_version_
   std::string api_version_;
   std::string engine_version_;
-  mutable std::mutex pool_mu_;                   // guards pool_
+  mutable std::mutex pool_mu_;                     // guards pool_
   std::vector<std::unique_ptr<Connection>> pool_;  // idle kept-alive connections
   std::atomic<int> streams_active_{0};
   std::atomic<std::int64_t> last_stream_bytes_ns_{0};  // steady_clock, since its epoch

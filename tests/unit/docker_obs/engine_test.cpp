@@ -280,7 +280,7 @@ TEST(DockerEngineConnections, AnEngineThatClosesEachConnectionStillAnswersEveryC
     EngineResponse r = engine.get("/containers/json");
     ASSERT_EQ(r.status, 200) << "call " << i << ": " << r.message();
   }
-  EXPECT_EQ(fake.accepts(), 22);  // /_ping, /version, then one per call
+  EXPECT_EQ(fake.accepts(), 22);               // /_ping, /version, then one per call
   EXPECT_EQ(engine.pooled_connections(), 0u);  // "Connection: close" answers are not kept
 }
 
