@@ -271,9 +271,12 @@ class Session final : public Connection {
   void on_handshake(beast::error_code ec) {
     if (ec) return abort();  // timeout, no certificate, rogue CA: nothing to answer
     if constexpr (kTls) {
-      forbidden_ = srv_.identity.check(SSL_get0_peer_certificate(stream_.native_handle()));
-      if (!forbidden_.empty()) {
-        spdlog::warn("refusing {}: {}", peer, forbidden_);
+      std::string why = srv_.identity.check(SSL_get0_peer_certificate(stream_.native_handle()));
+      if (!why.empty()) {
+        // Not the master: answered and closed before its request is read
+        // (DESIGN §3), so nothing it sends ever reaches a parser.
+        spdlog::warn("refusing {}: {}", peer, why);
+        return answer(detail(403, why, true), "other");
       }
     }
     read_request(true);
@@ -326,7 +329,6 @@ class Session final : public Connection {
     method_ = req.method();
     keep_alive_ = req.keep_alive();
 
-    if (!forbidden_.empty()) return answer(detail(403, forbidden_, true), route_);
     const std::size_t cap = srv_.opt.max_body_bytes;
     const auto length = parser_->content_length();
     if (length && *length > cap) {
@@ -507,14 +509,21 @@ class Session final : public Connection {
 
   // After a closing answer: stop sending, read and drop what the peer still
   // sends (bounded), so its unread request does not turn our answer into a
-  // reset before the peer has read it.
+  // reset before the peer has read it. With TLS the end is a close_notify
+  // (the peer sees a clean close, not a truncation); OpenSSL drops any
+  // application data that arrives after it, until the peer's close_notify,
+  // its EOF or the drain deadline.
   void drain_and_close() {
     set_phase(Phase::kClosing);
-    beast::error_code ec;
-    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     lowest().expires_after(kDrainTime);
-    buffer_.clear();
-    drain();
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = shared()](beast::error_code) { self->abort(); });
+    } else {
+      beast::error_code ec;
+      lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      buffer_.clear();
+      drain();
+    }
   }
   void drain() {
     lowest().async_read_some(buffer_.prepare(16384),
@@ -534,7 +543,6 @@ class Session final : public Connection {
   std::optional<http::response<http::empty_body>> continue_;
   asio::steady_timer wait_timer_;
   SteadyClock::time_point wait_deadline_{};
-  std::string forbidden_;  // non-empty: the 403 reason for every request
   const char* route_ = "other";
   http::verb method_ = http::verb::unknown;
   bool keep_alive_ = false;

@@ -109,8 +109,11 @@ struct TlsAnswer {
   int status = 0;  // 0: no HTTP answer (handshake refused or closed)
   std::string body;
   std::string server_sha256;  // the certificate the server presented
+  bool clean_close = false;   // the server ended with a TLS close_notify
 };
 
+// GET `path` over mTLS, or, with an empty `path`, send nothing at all and
+// read what the server says.
 TlsAnswer tls_get(int port, const fs::path& cert, const fs::path& key, const fs::path& ca,
                   const std::string& path = "/health") {
   TlsAnswer out;
@@ -138,11 +141,12 @@ TlsAnswer tls_get(int port, const fs::path& cert, const fs::path& key, const fs:
     }
     const std::string req =
         "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (SSL_write(ssl.get(), req.data(), static_cast<int>(req.size())) > 0) {
+    if (path.empty() || SSL_write(ssl.get(), req.data(), static_cast<int>(req.size())) > 0) {
       std::string resp;
       char buf[4096];
       int n = 0;
       while ((n = SSL_read(ssl.get(), buf, sizeof buf)) > 0) resp.append(buf, n);
+      out.clean_close = SSL_get_error(ssl.get(), n) == SSL_ERROR_ZERO_RETURN;
       out.status = status_of(resp);
       auto split = resp.find("\r\n\r\n");
       if (split != std::string::npos) out.body = resp.substr(split + 4);
@@ -565,6 +569,22 @@ TEST_F(ServerTest, TheMasterByNameIsServedAndAnotherCaSignedHostGets403SayingWhy
   EXPECT_NE(d.find("not the master"), std::string::npos) << d;
   TlsAnswer agent = as("agent");
   EXPECT_EQ(agent.status, 403);
+}
+
+TEST_F(ServerTest, AnotherCaSignedHostIsAnswered403BeforeSendingARequestThenClosedCleanly) {
+  start(tls_options({"decnet-master"}));
+  TlsAnswer other = as("other", "");  // handshake, then only listen
+  EXPECT_EQ(other.status, 403);
+  EXPECT_NE(other.body.find("not the master"), std::string::npos) << other.body;
+  EXPECT_TRUE(other.clean_close) << "no close_notify after the 403";
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_EQ(requests_, (std::vector<std::pair<std::string, int>>{{"other", 403}}));
+  }
+  // The master's closing answers end with a close_notify too.
+  TlsAnswer master = as("master", "/health");
+  EXPECT_EQ(master.status, 200);
+  EXPECT_TRUE(master.clean_close) << "no close_notify after a Connection: close answer";
 }
 
 TEST_F(ServerTest, ASha256PinAdmitsExactlyThatCertificate) {
