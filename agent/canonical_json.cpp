@@ -607,12 +607,17 @@ class Parser {
   std::vector<std::pair<std::string_view, std::string_view>> root_raw_;
 };
 
+// Prints into one growing buffer, or, given a digest, through a fixed
+// buffer that is hashed and reused whenever it fills: a hash then costs
+// 64 KiB however large the document, instead of a second copy of it.
 class Writer {
  public:
+  static constexpr std::size_t kDigestChunk = 64u << 10;
+
   Writer(const std::vector<Value>& elements, const std::vector<Member>& members,
-         std::size_t size_hint)
-      : elements_(elements), members_(members) {
-    out_.resize(size_hint + size_hint / 8 + 64);
+         std::size_t size_hint, EVP_MD_CTX* digest = nullptr)
+      : elements_(elements), members_(members), digest_(digest) {
+    out_.resize(digest_ != nullptr ? kDigestChunk : size_hint + size_hint / 8 + 64);
   }
 
   void value(const Value& v) {
@@ -671,9 +676,26 @@ class Writer {
     return std::move(out_);
   }
 
+  // Digest mode: hashes what is still buffered. False if OpenSSL failed.
+  bool finish() { return flush() && ok_; }
+
  private:
+  bool flush() {
+    if (len_ > 0 && EVP_DigestUpdate(digest_, out_.data(), len_) != 1) ok_ = false;
+    len_ = 0;
+    return ok_;
+  }
+
+  // Room for n more bytes (n is small, or raw() streams it past the buffer).
   char* reserve(std::size_t n) {
-    if (len_ + n > out_.size()) out_.resize(std::max(out_.size() * 2, len_ + n));
+    if (len_ + n > out_.size()) {
+      if (digest_ != nullptr) {
+        flush();
+        if (n > out_.size()) out_.resize(n);
+      } else {
+        out_.resize(std::max(out_.size() * 2, len_ + n));
+      }
+    }
     return out_.data() + len_;
   }
 
@@ -683,6 +705,11 @@ class Writer {
   }
 
   void raw(const char* p, std::size_t n) {
+    if (digest_ != nullptr && n > kDigestChunk / 2) {
+      flush();
+      if (EVP_DigestUpdate(digest_, p, n) != 1) ok_ = false;
+      return;
+    }
     std::memcpy(reserve(n), p, n);
     len_ += n;
   }
@@ -823,6 +850,8 @@ class Writer {
   const std::vector<Value>& elements_;
   const std::vector<Member>& members_;
   std::string out_;
+  EVP_MD_CTX* const digest_;  // null: print into out_
+  bool ok_ = true;
   std::size_t len_ = 0;
 };
 
@@ -1003,7 +1032,24 @@ std::string JsonTree::canonical(const JsonRef& value) const {
 }
 
 std::string JsonTree::canonical_hash(const JsonRef& value) const {
-  return sha256_hex(canonical(value));
+  // Streamed: the canonical text of a 16 MiB topology is never held whole.
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  bool ok = ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1;
+  if (ok) {
+    Writer writer(data_->elements, data_->members, 0, ctx.get());
+    writer.value(*value.value_);
+    ok = writer.finish() && EVP_DigestFinal_ex(ctx.get(), md, &md_len) == 1;
+  }
+  if (!ok) return sha256_hex(canonical(value));  // the one-shot path says why, if it must
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(2 * md_len, '0');
+  for (unsigned int i = 0; i < md_len; ++i) {
+    out[2 * i] = kHex[md[i] >> 4];
+    out[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return out;
 }
 
 std::string_view JsonTree::raw_root_member(std::string_view key) const {

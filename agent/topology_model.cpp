@@ -153,6 +153,7 @@ Expected<Topology> read_topology(const JsonRef& hydrated) {
     t.id = r.text(*topo, "hydrated.topology", "id");
   }
   if (auto lans = r.need(hydrated, "hydrated", "lans", JsonRef::Kind::kArray, "a list")) {
+    t.lans.reserve(lans->size());
     for (std::size_t i = 0; i < lans->size(); ++i) {
       const std::string path = "hydrated.lans[" + std::to_string(i) + "]";
       JsonRef l = lans->at(i);
@@ -169,6 +170,7 @@ Expected<Topology> read_topology(const JsonRef& hydrated) {
     }
   }
   if (auto deckies = r.need(hydrated, "hydrated", "deckies", JsonRef::Kind::kArray, "a list")) {
+    t.deckies.reserve(deckies->size());
     for (std::size_t i = 0; i < deckies->size(); ++i) {
       const std::string path = "hydrated.deckies[" + std::to_string(i) + "]";
       JsonRef d = deckies->at(i);
@@ -182,6 +184,7 @@ Expected<Topology> read_topology(const JsonRef& hydrated) {
     }
   }
   if (auto edges = r.need(hydrated, "hydrated", "edges", JsonRef::Kind::kArray, "a list")) {
+    t.edges.reserve(edges->size());
     for (std::size_t i = 0; i < edges->size(); ++i) {
       const std::string path = "hydrated.edges[" + std::to_string(i) + "]";
       JsonRef e = edges->at(i);
@@ -220,7 +223,7 @@ Expected<ApplyRequest> read_apply_request(std::string_view body) {
   ApplyRequest req;
   req.master_hash = std::string(hash->string());
   req.local_hash = tree->canonical_hash(*hydrated);
-  req.blob = std::string(tree->raw_root_member("hydrated"));
+  req.blob = tree->raw_root_member("hydrated");
   req.topology = std::move(topology).value();
   return req;
 }

@@ -21,7 +21,10 @@ Expected<Topology> read_topology(const JsonRef& hydrated);
 struct ApplyRequest {
   std::string master_hash;  // version_hash as sent
   std::string local_hash;   // canonical hash of "hydrated", from the same parse
-  std::string blob;         // the raw text of "hydrated": the bytes that were hashed
+  // The raw text of "hydrated", the bytes that were hashed: a view into the
+  // body given to read_apply_request, valid while that body lives (a 16 MiB
+  // topology is not copied while its tree and model are also held).
+  std::string_view blob;
   Topology topology;
 };
 

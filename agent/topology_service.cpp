@@ -152,11 +152,12 @@ Expected<TopologyService::Prepared, Reply> TopologyService::prepare_apply(
   if (!valid) return detail(400, format_validation_detail(valid.error()));
   return Prepared{
       docker::plan_topology(*valid, *catalog_now, {options_.base_image, options_.agent_id}),
-      std::move(req.local_hash), std::move(req.blob)};
+      std::move(req.local_hash), req.blob};
 }
 
 Reply TopologyService::apply_failed(const Prepared& p, const Status& why) {
-  (void)note_write(store_->record_error(p.plan.topology_id, clip(why.message()), p.blob));
+  (void)note_write(
+      store_->record_error(p.plan.topology_id, clip(why.message()), std::string(p.blob)));
   refresh_snapshot();
   runtime_->watch(p.plan);
   return detail(500, "apply of topology '" + p.plan.topology_id + "' failed: " + why.message());
@@ -224,7 +225,7 @@ Reply TopologyService::apply(std::string_view body) {
     std::lock_guard lock(snap_mu_);
     watch_problem_.reset();
   }
-  auto st = note_write(store_->put(tid, p.hash, p.blob, clock_.unix_now()));
+  auto st = note_write(store_->put(tid, p.hash, std::string(p.blob), clock_.unix_now()));
   refresh_snapshot();
   if (!st.ok()) {
     return finish("apply", start,

@@ -101,8 +101,8 @@ class TopologyService {
   // An apply that passed the typed steps: what converge and the store get.
   struct Prepared {
     docker::Plan plan;
-    std::string hash;  // the canonical hash, equal to the master's
-    std::string blob;  // the bytes that were hashed
+    std::string hash;       // the canonical hash, equal to the master's
+    std::string_view blob;  // the bytes that were hashed: a view into the request body
   };
   // Steps that need neither Docker nor the lock: parse (422), hash (400),
   // validate (400), plan.
