@@ -130,6 +130,39 @@ if rc("reads") == "0":
 elif rc("reads") != "skipped":
     failed("reads", "reads", cmd)
 
+# 2b. the server under load and abuse (issue 12)
+sv = kv("server"); cmd = f"`bench/server.sh {b} 10`"
+if rc("server") == "0":
+    def mib(k):
+        return f"{int(sv[k]) / 1024:.1f}"
+    row("idle, plaintext: VmRSS / RssAnon / RssFile / PSS (MiB), threads",
+        f"{mib('idle_vmrss_kib')} / {mib('idle_rss_anon_kib')} / {mib('idle_rss_file_kib')} / {mib('idle_pss_kib')}, {sv['idle_threads']}",
+        "", "", "", "", cmd)
+    if "tls_idle_vmrss_kib" in sv:
+        row("idle as deployed (mTLS, pinned master, heartbeat on): VmRSS / RssAnon / RssFile / PSS (MiB), threads",
+            f"{mib('tls_idle_vmrss_kib')} / {mib('tls_idle_rss_anon_kib')} / {mib('tls_idle_rss_file_kib')} / {mib('tls_idle_pss_kib')}, {sv['tls_idle_threads']}",
+            "", "", "VmRSS ≤ 14 MiB, anon < 1 MiB, ≤ 12 threads",
+            yes(int(sv['tls_idle_vmrss_kib']) <= 14 * 1024 and int(sv['tls_idle_rss_anon_kib']) < 1024 and int(sv['tls_idle_threads']) <= 12), cmd)
+    for c in ("32", "256"):
+        for route, key in (("/health", "health"), ("/topology/state", "state")):
+            e = f(sv.get(f"edge_{key}_rps_c{c}"))
+            py = f(sv.get(f"py_{key}_rps_c{c}"))
+            row(f"GET {route} wrk -c{c} req/s (ratio to bare cpp-httplib /health: {sv.get(f'edge_{key}_ratio_c{c}')})",
+                f"{e:,.0f}", f"{py:,.0f}" if py else "not run", f"{e / py:,.1f}x" if py else "", "", "", cmd)
+    row("GET /health with 1,000 slow connections held (20 source addresses): ok, p50 / p99 / max",
+        f"{sv['slow_probe_ok']}, {sv['slow_probe_p50_ms']} / {sv['slow_probe_p99_ms']} / {sv['slow_probe_max_ms']} ms",
+        "", "", "20/20 within 1 s", yes(f(sv['slow_probe_max_ms']) < 1000 and sv['slow_probe_ok'] == "200/200"), cmd)
+    body = int(sv["body_bytes"])
+    idle = int(sv["idle_vmrss_kib"])
+    one = int(sv["one_body_peak_kib"])
+    row(f"one {body / 1e6:.1f} MB apply body: peak VmHWM (over idle, as a multiple of the body)",
+        f"{one / 1024:.0f} MiB ({(one - idle) * 1024 / body:.1f}x)", "", "", "", "", cmd)
+    row("four concurrent, under a 1 GiB address-space limit: statuses, peak, RSS 2 s after, alive",
+        f"{sv['four_bodies_statuses']}; {int(sv['four_bodies_peak_kib']) / 1024:.0f} MiB; {int(sv['after_burst_rss_kib']) / 1024:.1f} MiB; {sv['four_bodies_under_1gib_as_alive']}",
+        "", "", "alive", yes(sv['four_bodies_under_1gib_as_alive'] == "yes"), cmd)
+elif rc("server") != "skipped":
+    failed("server", "server", cmd)
+
 # 3. hash
 h = log("hash"); cmd = f"`bench/hash_vs_python.sh {b}`"
 m = re.search(r"ratio \(python / edge\): wall ([\d.]+)x, cpu ([\d.]+)x", h)

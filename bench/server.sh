@@ -3,10 +3,12 @@
 # on loopback per part (its Docker socket does not exist: nothing touches the
 # shared engine; /topology/state answers from the cache with observed.error):
 #  - idle: VmRSS, RssAnon, RssFile (KiB), PSS (smaps_rollup) and threads,
-#    2 s after the first 200;
+#    2 s after the first 200; plaintext, then as deployed: mTLS with a pinned
+#    --master-identity and the heartbeat on (to a master that is not there);
 #  - reads: wrk -t2 -d$DUR on /health and /topology/state at -c32 and -c256,
 #    each as a ratio to bench_bare_httplib's /health (the cpp-httplib ceiling)
-#    measured in the same run;
+#    and to the yardstick py_agent's same route (when python3-fastapi and
+#    uvicorn are installed), measured in the same run;
 #  - slow clients: 1,000 connections from 127.0.0.2..127.0.0.21 (50 each),
 #    half idle TCP, half a stalled partial TLS ClientHello... on a plaintext
 #    port that is a stalled request line (slowloris); then 200 sequential
@@ -72,12 +74,46 @@ echo "idle_rss_file_kib $(status_kib "$pid" RssFile)"
 echo "idle_pss_kib $(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup")"
 echo "idle_threads $(ls "/proc/$pid/task" | wc -l)"
 
+# The same, as deployed: mTLS, a pinned master, the heartbeat client on.
+bash "$(dirname "$0")/../tests/support/make_pki.sh" "$work/pki" >/dev/null
+tls_port=$(free_port)
+"$agent" run --listen "127.0.0.1:$tls_port" --state-dir "$work/tls" \
+  --docker-socket "$work/no-docker.sock" --service-catalog "$work/catalog.json" \
+  --tls-cert "$work/pki/agent.crt" --tls-key "$work/pki/agent.key" --tls-ca "$work/pki/ca.crt" \
+  --master-identity decnet-master --master-url "https://127.0.0.1:$(free_port)" \
+  --host-uuid 11111111-1111-4111-8111-111111111111 --log-level error 2>"$work/tls.log" &
+tls_pid=$!
+pids+=("$tls_pid")
+for _ in $(seq 300); do
+  curl -fsS --cacert "$work/pki/ca.crt" --cert "$work/pki/master.crt" --key "$work/pki/master.key" \
+    "https://127.0.0.1:$tls_port/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+sleep 2
+echo "tls_idle_vmrss_kib $(status_kib "$tls_pid" VmRSS)"
+echo "tls_idle_rss_anon_kib $(status_kib "$tls_pid" RssAnon)"
+echo "tls_idle_rss_file_kib $(status_kib "$tls_pid" RssFile)"
+echo "tls_idle_pss_kib $(awk '$1 == "Pss:" {print $2}' "/proc/$tls_pid/smaps_rollup")"
+echo "tls_idle_threads $(ls "/proc/$tls_pid/task" | wc -l)"
+stop_pid "$tls_pid"
+
 # ---- reads vs the bare cpp-httplib server, same run ----
 bare_port=$(free_port)
 "$bare" "$bare_port" >/dev/null 2>&1 &
 bare_pid=$!
 pids+=("$bare_pid")
 wait_200 "http://127.0.0.1:$bare_port/health" "$bare_pid" /dev/null
+# The yardstick (py_agent: FastAPI + uvicorn), when its packages are there.
+baseline="${EDGE_BASELINE_DIR:-/work/shared/baseline}"
+py_port=""
+if [[ -f "$baseline/py_agent.py" ]] && /usr/bin/python3 -c 'import fastapi, uvicorn' 2>/dev/null; then
+  py_port=$(free_port)
+  PY_AGENT_DB="$work/py_agent.db" /usr/bin/python3 -m uvicorn py_agent:app --app-dir "$baseline" \
+    --host 127.0.0.1 --port "$py_port" --log-level warning >"$work/py.log" 2>&1 &
+  py_pid=$!
+  pids+=("$py_pid")
+  wait_200 "http://127.0.0.1:$py_port/health" "$py_pid" "$work/py.log"
+fi
 for c in 32 256; do
   b=$(rps "http://127.0.0.1:$bare_port/health" "$c")
   h=$(rps "http://127.0.0.1:$port/health" "$c")
@@ -87,9 +123,18 @@ for c in 32 256; do
   echo "edge_state_rps_c$c $s"
   echo "edge_health_ratio_c$c $(ratio "$h" "$b")"
   echo "edge_state_ratio_c$c $(ratio "$s" "$b")"
+  if [[ -n "$py_port" ]]; then
+    ph=$(rps "http://127.0.0.1:$py_port/health" "$c")
+    ps=$(rps "http://127.0.0.1:$py_port/topology/state" "$c")
+    echo "py_health_rps_c$c ${ph:-0}"
+    echo "py_state_rps_c$c ${ps:-0}"
+    echo "edge_health_vs_py_c$c $(ratio "$h" "${ph:-0.001}")"
+    echo "edge_state_vs_py_c$c $(ratio "$s" "${ps:-0.001}")"
+  fi
 done
 echo "threads_after_wrk $(ls "/proc/$pid/task" | wc -l)"
 stop_pid "$bare_pid"
+[[ -n "$py_port" ]] && stop_pid "$py_pid"
 
 # ---- slow clients: p99 of /health while 1,000 are held ----
 python3 - "$port" <<'PY'
@@ -142,8 +187,10 @@ while size < 16_000_000:
     size += len(json.dumps(d)) + 1
     deckies.append(d)
     i += 1
+# Well-formed, so the whole one-parse path runs (tree, typed model, streamed
+# hash) and is refused at the hash check (400) before anything is applied.
 body = {"hydrated": {"topology": {"id": "7e57bead-0000-4000-8000-000000000016"}, "lans": [],
-                     "deckies": deckies}, "version_hash": "0" * 64}
+                     "deckies": deckies, "edges": []}, "version_hash": "0" * 64}
 open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
 PY
 echo "body_bytes $(stat -c %s "$work/body.json")"
