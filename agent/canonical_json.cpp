@@ -15,6 +15,8 @@
 #include <new>
 #include <string>
 #include <system_error>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/text.h"
@@ -56,6 +58,86 @@ struct Member {
   std::uint32_t order = 0;         // position in the source object: the last duplicate wins
   Value value;
 };
+
+// A growable array of trivially copyable nodes, grown with realloc: past
+// glibc's mmap threshold, realloc moves pages with mremap instead of copying
+// them, so growing the tree of a 16 MiB body never holds an old and a new
+// copy at once, and capacity not yet written is not resident. std::vector
+// would copy on every doubling (a transient 2x of the largest array).
+template <typename T>
+class PodBuffer {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  PodBuffer() = default;
+  PodBuffer(PodBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        capacity_(std::exchange(o.capacity_, 0)) {}
+  PodBuffer& operator=(PodBuffer&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      capacity_ = std::exchange(o.capacity_, 0);
+    }
+    return *this;
+  }
+  PodBuffer(const PodBuffer&) = delete;
+  PodBuffer& operator=(const PodBuffer&) = delete;
+  ~PodBuffer() { std::free(data_); }
+
+  std::size_t size() const { return size_; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+
+  void push_back(const T& v) {
+    if (size_ == capacity_) grow(size_ + 1);
+    data_[size_++] = v;
+  }
+  void append(const T* first, const T* last) {
+    const auto n = static_cast<std::size_t>(last - first);
+    if (n == 0) return;
+    if (size_ + n > capacity_) grow(size_ + n);
+    std::memcpy(static_cast<void*>(data_ + size_), first, n * sizeof(T));
+    size_ += n;
+  }
+  void shrink_to(std::size_t n) { size_ = n < size_ ? n : size_; }
+  // Gives back the capacity past size() (a finished tree keeps exactly what it holds).
+  void shrink_to_fit() {
+    if (capacity_ == size_) return;
+    if (size_ == 0) {
+      std::free(std::exchange(data_, nullptr));
+      capacity_ = 0;
+      return;
+    }
+    if (void* p = std::realloc(data_, size_ * sizeof(T))) {
+      data_ = static_cast<T*>(p);
+      capacity_ = size_;
+    }
+  }
+
+ private:
+  void grow(std::size_t need) {
+    std::size_t cap = capacity_ < 64 ? 64 : capacity_ + capacity_ / 2;
+    if (cap < need) cap = need;
+    void* p = std::realloc(data_, cap * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    data_ = static_cast<T*>(p);
+    capacity_ = cap;
+  }
+
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+using Elements = PodBuffer<Value>;
+using Members = PodBuffer<Member>;
 
 }  // namespace json_detail
 namespace {
@@ -200,15 +282,21 @@ class Parser {
 
   const std::string& error() const { return error_; }
   bool duplicate() const { return duplicate_; }
-  const std::vector<Value>& elements() const { return elements_; }
-  const std::vector<Member>& members() const { return members_; }
+  const json_detail::Elements& elements() const { return elements_; }
+  const json_detail::Members& members() const { return members_; }
   std::size_t size_hint() const { return static_cast<std::size_t>(end_ - begin_); }
   // Raw text of each member of the root object, in source order.
   const std::vector<std::pair<std::string_view, std::string_view>>& root_raw() const {
     return root_raw_;
   }
-  std::vector<Value> take_elements() { return std::move(elements_); }
-  std::vector<Member> take_members() { return std::move(members_); }
+  json_detail::Elements take_elements() {
+    elements_.shrink_to_fit();
+    return std::move(elements_);
+  }
+  json_detail::Members take_members() {
+    members_.shrink_to_fit();
+    return std::move(members_);
+  }
   std::unique_ptr<char[]> take_arena() { return std::move(arena_); }
 
  private:
@@ -349,12 +437,12 @@ class Parser {
         return fail_unexpected("expected ',' or '}' in object");
       }
     }
-    const auto first = member_stack_.begin() + static_cast<std::ptrdiff_t>(base);
-    const auto last = member_stack_.end();
+    Member* const first = member_stack_.begin() + base;
+    Member* const last = member_stack_.end();
     if (!std::is_sorted(first, last, key_less)) std::sort(first, last, key_less);
     v.kind = Kind::kObject;
     v.first = members_.size();
-    for (auto it = first; it != last; ++it) {
+    for (Member* it = first; it != last; ++it) {
       if (it + 1 != last && key_equal(*it, *(it + 1))) {
         if (reject_duplicates_) return fail_duplicate(*it);
         continue;  // a later duplicate wins, as in Python
@@ -362,7 +450,7 @@ class Parser {
       members_.push_back(*it);
     }
     v.size = static_cast<std::uint32_t>(members_.size() - v.first);
-    member_stack_.resize(base);
+    member_stack_.shrink_to(base);
     --depth_;
     return true;
   }
@@ -396,9 +484,8 @@ class Parser {
     v.kind = Kind::kArray;
     v.first = elements_.size();
     v.size = static_cast<std::uint32_t>(element_stack_.size() - base);
-    elements_.insert(elements_.end(), element_stack_.begin() + static_cast<std::ptrdiff_t>(base),
-                     element_stack_.end());
-    element_stack_.resize(base);
+    elements_.append(element_stack_.begin() + base, element_stack_.end());
+    element_stack_.shrink_to(base);
     --depth_;
     return true;
   }
@@ -593,10 +680,10 @@ class Parser {
   const char* end_;
   std::size_t depth_ = 0;
   std::string error_;
-  std::vector<Value> elements_;  // array elements, contiguous per array
-  std::vector<Member> members_;  // object members, sorted and unique per object
-  std::vector<Value> element_stack_;
-  std::vector<Member> member_stack_;
+  json_detail::Elements elements_;  // array elements, contiguous per array
+  json_detail::Members members_;    // object members, sorted and unique per object
+  json_detail::Elements element_stack_;
+  json_detail::Members member_stack_;
   std::unique_ptr<char[]> arena_;
   std::size_t arena_used_ = 0;
   const bool reject_duplicates_;
@@ -614,7 +701,7 @@ class Writer {
  public:
   static constexpr std::size_t kDigestChunk = 64u << 10;
 
-  Writer(const std::vector<Value>& elements, const std::vector<Member>& members,
+  Writer(const json_detail::Elements& elements, const json_detail::Members& members,
          std::size_t size_hint, EVP_MD_CTX* digest = nullptr)
       : elements_(elements), members_(members), digest_(digest) {
     out_.resize(digest_ != nullptr ? kDigestChunk : size_hint + size_hint / 8 + 64);
@@ -847,8 +934,8 @@ class Writer {
     put('"');
   }
 
-  const std::vector<Value>& elements_;
-  const std::vector<Member>& members_;
+  const json_detail::Elements& elements_;
+  const json_detail::Members& members_;
   std::string out_;
   EVP_MD_CTX* const digest_;  // null: print into out_
   bool ok_ = true;
@@ -865,8 +952,8 @@ CanonicalResult fail(std::string error) {
 
 namespace json_detail {
 struct TreeData {
-  std::vector<Value> elements;
-  std::vector<Member> members;
+  Elements elements;
+  Members members;
   std::unique_ptr<char[]> arena;
   Value root;
   std::vector<std::pair<std::string_view, std::string_view>> root_raw;
@@ -985,7 +1072,7 @@ JsonRef JsonRef::value_at(std::size_t index) const {
 std::optional<JsonRef> JsonRef::find(std::string_view key) const {
   if (value_->kind != json_detail::Kind::kObject) return std::nullopt;
   // Members are sorted by key bytes: binary search.
-  const Member* first = tree_->members.data() + value_->first;
+  const Member* first = tree_->members.begin() + value_->first;
   const Member* last = first + value_->size;
   const Member* it = std::lower_bound(first, last, key, [](const Member& m, std::string_view k) {
     return std::string_view(m.key, m.key_size) < k;
