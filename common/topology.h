@@ -4,10 +4,11 @@
 // validates it (validate.h); docker_obs/ maps a ValidTopology to Docker
 // objects (plan.h). Plain values, no behaviour.
 
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/flat_map.h"
 
 namespace edge {
 
@@ -22,13 +23,13 @@ struct Lan {
 struct Decky {
   std::string uuid;
   std::string name;
-  std::vector<std::string> services;              // in the master's order
-  std::map<std::string, std::string> ips_by_lan;  // LAN name -> IPv4, as sent
-  bool forwards_l3 = false;                       // a gateway decky
+  std::vector<std::string> services;             // in the master's order
+  FlatMap<std::string, std::string> ips_by_lan;  // LAN name -> IPv4, as sent
+  bool forwards_l3 = false;                      // a gateway decky
   // decky_config.service_config: service -> key -> the scalar rendered as
   // text (a bool "true"/"false", a number as Python's json prints it, a
   // string as is); nulls are absent.
-  std::map<std::string, std::map<std::string, std::string>> service_config;
+  FlatMap<std::string, FlatMap<std::string, std::string>> service_config;
   // service_config entries that are not objects of scalars, as read; the
   // validator reports each as SERVICE_CFG_INVALID.
   std::vector<std::string> bad_service_config;

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/flat_map.h"
 #include "common/status.h"
 
 namespace edge::docker {
@@ -44,7 +45,7 @@ using ServiceCatalog = std::map<std::string, ServiceSpec>;
 // One decky's service_config for one service, each scalar already rendered
 // as text (a bool "true"/"false", a number as JSON prints it, a string as is).
 // A JSON null is absent.
-using ServiceConfig = std::map<std::string, std::string>;
+using ServiceConfig = FlatMap<std::string, std::string>;
 
 // Parses a catalog document. The error names the entry and the rule it breaks.
 Expected<ServiceCatalog> parse_service_catalog(const nlohmann::json& doc);

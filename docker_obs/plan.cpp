@@ -122,7 +122,7 @@ Plan plan_topology(const ValidTopology& valid, const ServiceCatalog& catalog,
   std::map<std::string, std::set<std::string>> edge_lans;
   for (const Edge& e : t.edges) edge_lans[e.decky_uuid].insert(e.lan_id);
 
-  static const std::map<std::string, std::string> kNoConfig;
+  static const ServiceConfig kNoConfig;
   for (const Decky& d : t.deckies) {
     const auto& edges = edge_lans[d.uuid];
 
