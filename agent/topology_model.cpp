@@ -218,12 +218,15 @@ Expected<ApplyRequest> read_apply_request(std::string_view body) {
   if (!hash || !hash->is_string()) {
     return shape_error(std::string("'version_hash' must be a string; expected ") + kApplyShape);
   }
-  auto topology = read_topology(*hydrated);
-  if (!topology) return topology.error();
   ApplyRequest req;
   req.master_hash = std::string(hash->string());
   req.local_hash = tree->canonical_hash(*hydrated);
   req.blob = tree->raw_root_member("hydrated");
+  // The hash first (DESIGN §3): a document the master did not hash is never
+  // modelled, so a wrong body costs its tree and no more.
+  if (!req.hash_matches()) return req;
+  auto topology = read_topology(*hydrated);
+  if (!topology) return topology.error();
   req.topology = std::move(topology).value();
   return req;
 }

@@ -25,12 +25,16 @@ struct ApplyRequest {
   // body given to read_apply_request, valid while that body lives (a 16 MiB
   // topology is not copied while its tree and model are also held).
   std::string_view blob;
-  Topology topology;
+  Topology topology;  // read only when hash_matches()
+
+  bool hash_matches() const { return local_hash == master_hash; }
 };
 
 // Parses `body` once. The error is for a 422 detail: invalid JSON, a
-// duplicate key (named with its path), or the wrong shape. The hash is not
-// compared here.
+// duplicate key (named with its path), a request that is not
+// {"hydrated": {...}, "version_hash": "..."}, or, when the hashes match, a
+// hydrated document of the wrong shape. When they do not match the topology
+// is left empty and the caller answers 400.
 Expected<ApplyRequest> read_apply_request(std::string_view body);
 
 // POST /topology/teardown: {"topology_id": "..."}; the id's form is checked

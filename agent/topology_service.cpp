@@ -140,7 +140,7 @@ Expected<TopologyService::Prepared, Reply> TopologyService::prepare_apply(
   if (!request) return detail(422, request.error().message());
   ApplyRequest& req = *request;
   // 2. The hash, before anything else is believed.
-  if (req.local_hash != req.master_hash) {
+  if (!req.hash_matches()) {
     return detail(400, "master hash '" + excerpt(req.master_hash, 80) +
                            "' does not match agent hash '" + req.local_hash +
                            "' — refusing to apply");

@@ -128,6 +128,28 @@ TEST_F(ServiceTest, AHashMismatchIs400NamingBothHashesAndTouchesNothing) {
   EXPECT_EQ(calls(), std::vector<std::string>{"watch none"});
 }
 
+TEST_F(ServiceTest, TheHashIsCheckedBeforeTheDocumentsShape) {
+  // A hydrated document of the wrong shape under a hash that does not match
+  // is refused for the hash: what the master did not hash is never read.
+  json t = topology(kA);
+  t["deckies"][1].erase("decky_config");
+  Reply r = service_->apply(R"({"hydrated":)" + t.dump() + R"(,"version_hash":"00"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body["detail"].get<std::string>().find("does not match"), std::string::npos);
+  EXPECT_FALSE(row());
+}
+
+TEST(ApplyRequestTest, AMismatchedHashLeavesTheTopologyUnread) {
+  const std::string body =
+      R"({"hydrated":{"topology":{"id":"t1"},"lans":[],"deckies":[{"uuid":"d","name":"n"}],)"
+      R"("edges":[]},"version_hash":"00"})";
+  auto req = read_apply_request(body);
+  ASSERT_TRUE(req) << req.error().message();
+  EXPECT_FALSE(req->hash_matches());
+  EXPECT_EQ(req->topology, Topology{});
+  EXPECT_EQ(req->blob.substr(0, 12), R"({"topology":)");
+}
+
 TEST_F(ServiceTest, AnInvalidTopologyIs400ListingCodesAndTouchesNothing) {
   json t = topology(kA);
   t["lans"][1]["subnet"] = "127.0.0.0/8";
