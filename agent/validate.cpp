@@ -90,7 +90,7 @@ class TopologyValidator {
   }
 
   void add(std::string code, std::string message) {
-    issues_.push_back({std::move(code), std::move(message)});
+    issues_.add(std::move(code), std::move(message));
   }
 
   void check_lans() {
@@ -315,14 +315,29 @@ bool is_valid_topology_id(std::string_view s) {
          std::all_of(s.begin(), s.end(), safe_char);
 }
 
+void ValidationIssues::add(std::string code, std::string message) {
+  ++total_;
+  if (kept_.size() < kKept) {
+    kept_.push_back({std::move(code), std::move(message)});
+  } else {
+    ++omitted_[std::move(code)];
+  }
+}
+
 std::string format_validation_detail(const ValidationIssues& issues) {
   std::string out = std::to_string(issues.size()) + " topology validation error(s): ";
-  constexpr std::size_t kShown = 50;  // a detail stays readable however bad the topology
-  for (std::size_t i = 0; i < issues.size() && i < kShown; ++i) {
-    if (i > 0) out += "; ";
-    out += "[" + issues[i].code + "] " + issues[i].message;
+  bool first = true;
+  for (const ValidationIssue& i : issues) {
+    out += (first ? "[" : "; [") + i.code + "] " + i.message;
+    first = false;
   }
-  if (issues.size() > kShown) out += "; and " + std::to_string(issues.size() - kShown) + " more";
+  if (issues.omitted().empty()) return out;
+  out += "; and " + std::to_string(issues.size() - ValidationIssues::kKept) + " more:";
+  first = true;
+  for (const auto& [code, count] : issues.omitted()) {
+    out += (first ? " " : ", ") + code + " x " + std::to_string(count);
+    first = false;
+  }
   return out;
 }
 

@@ -153,8 +153,8 @@ TEST(Validate, AValueQuotedInAMessageIsAShortEscapedExcerpt) {
   t["topology"]["id"] = std::string(100000, 'x') + "\n";
   auto issues = issues_of(t);
   ASSERT_FALSE(issues.empty());
-  EXPECT_LT(issues.front().message.size(), 300u);
-  EXPECT_EQ(issues.front().message.find('\n'), std::string::npos);
+  EXPECT_LT(issues.begin()->message.size(), 300u);
+  EXPECT_EQ(issues.begin()->message.find('\n'), std::string::npos);
 }
 
 TEST(Validate, ServiceConfigMustBeObjectsOfScalars) {
@@ -272,11 +272,28 @@ TEST(ReadTopology, ScalarsRenderAsTheMasterPrintsThem) {
 }
 
 TEST(Validate, EveryIssueIsListedInOneDetail) {
-  std::vector<ValidationIssue> issues{{"DMZ_MISSING", "no LAN is marked is_dmz=true"},
-                                      {"UNKNOWN_SERVICE", "decky 'a': unknown service 'x'"}};
+  ValidationIssues issues{{"DMZ_MISSING", "no LAN is marked is_dmz=true"},
+                          {"UNKNOWN_SERVICE", "decky 'a': unknown service 'x'"}};
   EXPECT_EQ(format_validation_detail(issues),
             "2 topology validation error(s): [DMZ_MISSING] no LAN is marked is_dmz=true; "
             "[UNKNOWN_SERVICE] decky 'a': unknown service 'x'");
+}
+
+TEST(Validate, ATopologyWithAnIssuePerDeckyKeepsFiftyAndNamesEveryOtherCodeWithItsCount) {
+  TopologyShape s;
+  s.deckies = 200;
+  s.service = "telnet";  // not in the catalog: one UNKNOWN_SERVICE per decky
+  json t = make_topology(s);
+  // Edges are checked after the deckies: this code comes past the kept fifty.
+  t["edges"].push_back({{"id", "e-x"}, {"decky_uuid", "nobody"}, {"lan_id", "l0"}});
+  const ValidationIssues issues = issues_of(t);
+  EXPECT_EQ(issues.size(), 201u);
+  EXPECT_EQ(std::distance(issues.begin(), issues.end()), 50);
+  const std::string d = format_validation_detail(issues);
+  EXPECT_EQ(d.rfind("201 topology validation error(s): [UNKNOWN_SERVICE] ", 0), 0u)
+      << d.substr(0, 200);
+  EXPECT_EQ(d.substr(d.find("; and ")),
+            "; and 151 more: EDGE_UNKNOWN_DECKY x 1, UNKNOWN_SERVICE x 150");
 }
 
 TEST(Validate, DeckyNamesAreNarrow) {
