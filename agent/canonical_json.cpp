@@ -2,6 +2,8 @@
 
 #include <locale.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -73,13 +75,15 @@ class PodBuffer {
   PodBuffer(PodBuffer&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)),
         size_(std::exchange(o.size_, 0)),
-        capacity_(std::exchange(o.capacity_, 0)) {}
+        capacity_(std::exchange(o.capacity_, 0)),
+        released_to_(std::exchange(o.released_to_, 0)) {}
   PodBuffer& operator=(PodBuffer&& o) noexcept {
     if (this != &o) {
       std::free(data_);
       data_ = std::exchange(o.data_, nullptr);
       size_ = std::exchange(o.size_, 0);
       capacity_ = std::exchange(o.capacity_, 0);
+      released_to_ = std::exchange(o.released_to_, 0);
     }
     return *this;
   }
@@ -107,6 +111,21 @@ class PodBuffer {
     size_ += n;
   }
   void shrink_to(std::size_t n) { size_ = n < size_ ? n : size_; }
+  // Returns the whole pages holding elements [0, n) to the kernel: the caller
+  // never reads them again (they would read as zeros). The pages around the
+  // data's first byte and past n are kept, so malloc's chunk header is never
+  // touched; free() and the later elements work as before.
+  void release_prefix(std::size_t n) {
+    static const auto kPage = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    if (n > size_) n = size_;
+    const auto first_page = (reinterpret_cast<std::uintptr_t>(data_) + kPage - 1) & ~(kPage - 1);
+    const auto lo = std::max(first_page, released_to_);
+    const auto hi = reinterpret_cast<std::uintptr_t>(data_ + n) & ~(kPage - 1);
+    if (hi > lo && hi - lo >= kReleaseMin) {
+      ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+      released_to_ = hi;
+    }
+  }
   // Gives back the capacity past size() (a finished tree keeps exactly what it holds).
   void shrink_to_fit() {
     if (capacity_ == size_) return;
@@ -131,9 +150,12 @@ class PodBuffer {
     capacity_ = cap;
   }
 
+  static constexpr std::uintptr_t kReleaseMin = 64u << 10;  // fewer, larger madvise calls
+
   T* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
+  std::uintptr_t released_to_ = 0;  // release_prefix has given back the pages below
 };
 
 using Elements = PodBuffer<Value>;
@@ -1137,6 +1159,37 @@ std::string JsonTree::canonical_hash(const JsonRef& value) const {
     out[2 * i + 1] = kHex[md[i] & 15];
   }
   return out;
+}
+
+namespace {
+// The lowest index, in each of the two node arrays, of anything in v's
+// subtree. A container's own block is appended when it closes, after the
+// blocks of everything inside it, so the lowest index is found below.
+void lowest_in_subtree(const TreeData& t, const json_detail::Value& v, std::size_t* elements,
+                       std::size_t* members) {
+  if (v.kind == json_detail::Kind::kArray && v.size > 0) {
+    *elements = std::min(*elements, v.first);
+    for (std::uint32_t i = 0; i < v.size; ++i) {
+      lowest_in_subtree(t, t.elements[v.first + i], elements, members);
+    }
+  } else if (v.kind == json_detail::Kind::kObject && v.size > 0) {
+    *members = std::min(*members, v.first);
+    for (std::uint32_t i = 0; i < v.size; ++i) {
+      lowest_in_subtree(t, t.members[v.first + i].value, elements, members);
+    }
+  }
+}
+}  // namespace
+
+void JsonTree::forget_before(const JsonRef& value) {
+  // An array with no entry in value's subtree says nothing of where value
+  // began in it: it keeps everything.
+  const std::size_t none = std::numeric_limits<std::size_t>::max();
+  std::size_t elements = none;
+  std::size_t members = none;
+  lowest_in_subtree(*data_, *value.value_, &elements, &members);
+  if (elements != none) data_->elements.release_prefix(elements);
+  if (members != none) data_->members.release_prefix(members);
 }
 
 std::string_view JsonTree::raw_root_member(std::string_view key) const {

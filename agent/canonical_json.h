@@ -109,6 +109,13 @@ class JsonTree {
   std::string canonical(const JsonRef& value) const;
   // sha256 hex of canonical(value).
   std::string canonical_hash(const JsonRef& value) const;
+  // Gives the memory of every value that ends in the text before `value`
+  // begins back to the kernel, so a reader that builds its own model while
+  // walking the tree in document order holds the tree and the model only a
+  // little at a time. Nothing parsed before `value` may be read afterwards,
+  // nor may canonical() or canonical_hash() of anything that contains it:
+  // hash first, then read and forget.
+  void forget_before(const JsonRef& value);
   // The raw text, as received, of a member of the root object ("" if absent).
   std::string_view raw_root_member(std::string_view key) const;
 

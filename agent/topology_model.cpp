@@ -17,6 +17,9 @@ class ShapeReader {
     problems_.push_back(path + " " + what);
   }
   bool ok() const { return problems_.empty(); }
+  void append(ShapeReader&& other) {
+    for (auto& p : other.problems_) problems_.push_back(std::move(p));
+  }
   std::string message() const {
     std::string out = "hydrated topology has the wrong shape (" + std::to_string(problems_.size()) +
                       " problem(s)): ";
@@ -142,7 +145,7 @@ Status shape_error(std::string message) { return Status(1, std::move(message)); 
 
 }  // namespace
 
-Expected<Topology> read_topology(const JsonRef& hydrated) {
+Expected<Topology> read_topology(const JsonRef& hydrated, JsonTree* forget) {
   if (!hydrated.is_object()) {
     return shape_error(std::string("'hydrated' must be a JSON object, got ") +
                        hydrated.type_name());
@@ -169,6 +172,24 @@ Expected<Topology> read_topology(const JsonRef& hydrated) {
       t.lans.push_back(std::move(lan));
     }
   }
+  // Edges before deckies: forgetting the tree while the deckies are read
+  // gives back whatever came before them in the text, edges included. Their
+  // problems are still listed after the deckies'.
+  ShapeReader edge_problems;
+  if (auto edges =
+          edge_problems.need(hydrated, "hydrated", "edges", JsonRef::Kind::kArray, "a list")) {
+    t.edges.reserve(edges->size());
+    for (std::size_t i = 0; i < edges->size(); ++i) {
+      const std::string path = "hydrated.edges[" + std::to_string(i) + "]";
+      JsonRef e = edges->at(i);
+      if (!e.is_object()) {
+        edge_problems.problem(path, std::string("must be an object, got ") + e.type_name());
+        continue;
+      }
+      t.edges.push_back(
+          {edge_problems.text(e, path, "decky_uuid"), edge_problems.text(e, path, "lan_id")});
+    }
+  }
   if (auto deckies = r.need(hydrated, "hydrated", "deckies", JsonRef::Kind::kArray, "a list")) {
     t.deckies.reserve(deckies->size());
     for (std::size_t i = 0; i < deckies->size(); ++i) {
@@ -181,20 +202,12 @@ Expected<Topology> read_topology(const JsonRef& hydrated) {
       Decky decky;
       read_decky(r, d, path, &decky);
       t.deckies.push_back(std::move(decky));
+      // The model of decky i is built: the tree up to decky i+1 can go, so
+      // the two are not held whole at once. Nothing is read after the deckies.
+      if (forget != nullptr && i + 1 < deckies->size()) forget->forget_before(deckies->at(i + 1));
     }
   }
-  if (auto edges = r.need(hydrated, "hydrated", "edges", JsonRef::Kind::kArray, "a list")) {
-    t.edges.reserve(edges->size());
-    for (std::size_t i = 0; i < edges->size(); ++i) {
-      const std::string path = "hydrated.edges[" + std::to_string(i) + "]";
-      JsonRef e = edges->at(i);
-      if (!e.is_object()) {
-        r.problem(path, std::string("must be an object, got ") + e.type_name());
-        continue;
-      }
-      t.edges.push_back({r.text(e, path, "decky_uuid"), r.text(e, path, "lan_id")});
-    }
-  }
+  r.append(std::move(edge_problems));
   if (!r.ok()) return shape_error(r.message());
   return t;
 }
@@ -225,7 +238,7 @@ Expected<ApplyRequest> read_apply_request(std::string_view body) {
   // The hash first (DESIGN §3): a document the master did not hash is never
   // modelled, so a wrong body costs its tree and no more.
   if (!req.hash_matches()) return req;
-  auto topology = read_topology(*hydrated);
+  auto topology = read_topology(*hydrated, &*tree);  // the hash is taken: consume the tree
   if (!topology) return topology.error();
   req.topology = std::move(topology).value();
   return req;

@@ -15,7 +15,10 @@ namespace edge {
 
 // A hydrated document read into the model. The error message lists every
 // shape problem with its path ("deckies[2].decky_config must be an object").
-Expected<Topology> read_topology(const JsonRef& hydrated);
+// Given the tree `hydrated` belongs to, the deckies' part of it is given
+// back as the deckies are read (JsonTree::forget_before): the tree is not
+// read again afterwards.
+Expected<Topology> read_topology(const JsonRef& hydrated, JsonTree* forget = nullptr);
 
 // POST /topology/apply: {"hydrated": {...}, "version_hash": "<hex>"}.
 struct ApplyRequest {
