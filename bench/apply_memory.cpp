@@ -147,6 +147,9 @@ int run(int argc, char** argv) {
                 edge::format_validation_detail(valid.error()).substr(0, 200).c_str());
   } else {
     report.stage("validate", n);
+    const std::size_t bound =
+        edge::docker::plan_bytes_bound(*valid, *catalog, {"busybox:latest", "bench-owner"});
+    std::printf("plan_bound_x %.2f\n", static_cast<double>(bound) / n);
     const edge::docker::Plan plan =
         edge::docker::plan_topology(*valid, *catalog, {"busybox:latest", "bench-owner"});
     std::printf("containers %zu\n", plan.bases.size() + plan.services.size());

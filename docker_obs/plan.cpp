@@ -1,5 +1,6 @@
 #include "docker_obs/plan.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/text.h"
@@ -201,6 +202,110 @@ Plan plan_topology(const ValidTopology& valid, const ServiceCatalog& catalog,
     plan.bases.push_back(std::move(base));
   }
   return plan;
+}
+
+namespace {
+
+// Heap bytes, beyond the objects themselves, of the pieces a plan is made
+// of: glibc's malloc takes 16 bytes per allocation and rounds to 16; a
+// std::string holds up to 15 characters inline.
+constexpr std::size_t kMalloc = 16;
+constexpr std::size_t alloc(std::size_t n) { return (n + kMalloc + 15) / 16 * 16; }
+constexpr std::size_t text(std::size_t n) { return n > 15 ? alloc(n + 1) : 0; }
+// One entry of a std::map<std::string, std::string> (node header 32 bytes).
+constexpr std::size_t map_entry(std::size_t key, std::size_t value) {
+  return alloc(32 + 2 * sizeof(std::string)) + text(key) + text(value);
+}
+// A label value is at most this long: a sha256 hex, an agent id, a LAN or
+// decky name (64 characters, up to 4 bytes each) or a topology id (128).
+constexpr std::size_t kLabelKey = 28;  // "decnet.topology.service_name"
+constexpr std::size_t kSpecHash = 64;
+
+// Transient: the JSON create body and spec text hashed once per object.
+constexpr std::size_t kTransient = 16u << 10;
+
+}  // namespace
+
+std::size_t plan_bytes_bound(const ValidTopology& valid, const ServiceCatalog& catalog,
+                             const PlanOptions& options) {
+  const Topology& t = valid.get();
+  const std::size_t id = t.id.size();
+  const std::size_t owner = options.owner.size();
+  const std::size_t prefix = 18;  // "decnet_t_" + 8 + "_"
+  // The labels every object carries: topology id, owner, role, spec, and the
+  // object's own (decky or LAN, and service name for services).
+  auto labels = [&](std::size_t own_values, std::size_t own_count) {
+    return map_entry(kLabelKey, id) + map_entry(kLabelKey, owner) + map_entry(kLabelKey, 8) +
+           map_entry(kLabelKey, kSpecHash) + own_count * map_entry(kLabelKey, 0) +
+           text(own_values) * own_count;
+  };
+  std::size_t total = sizeof(Plan) + text(id) + text(owner) + kTransient;
+  for (const Lan& l : t.lans) {
+    total += sizeof(NetworkSpec) + 3 * text(prefix + 4 * l.name.size()) + text(l.subnet.size()) +
+             labels(4 * l.name.size(), 1) +
+             // LanInfo kept while planning
+             sizeof(std::string) * 4 + text(l.id.size()) + 2 * text(prefix + 4 * l.name.size()) +
+             text(kSpecHash);
+  }
+  // The edge index: decky uuid -> LAN ids.
+  for (const Edge& e : t.edges) {
+    total += alloc(32 + sizeof(std::string) + 48) + text(e.decky_uuid.size()) +
+             alloc(32 + sizeof(std::string)) + text(e.lan_id.size());
+  }
+  static const std::size_t kIdle = [] {
+    std::size_t n = 0;
+    for (const auto& a : kIdleCommand) n += sizeof(std::string) + text(a.size());
+    return n;
+  }();
+  // Endpoints: one per LAN a decky has an IP or an edge on, each a network
+  // name and an IP (a network name is at most prefix + the longest LAN name).
+  std::size_t longest_lan = 0;
+  for (const Lan& l : t.lans) longest_lan = std::max(longest_lan, l.name.size());
+  std::size_t endpoints = t.edges.size();
+  std::size_t containers = t.deckies.size();
+  for (const Decky& d : t.deckies) {
+    endpoints += d.ips_by_lan.size();
+    const std::size_t name = d.name.size();
+    const std::size_t cname = prefix + name;
+    // Base: name, decky, hostname, image, the idle command, NET_ADMIN, the
+    // endpoint vector (counted below), labels.
+    total += sizeof(ContainerSpec) + text(cname) + 2 * text(name) +
+             text(options.base_image.size()) + alloc(kIdle) + alloc(sizeof(std::string)) +
+             alloc(sizeof(std::string) * 2) + labels(name, 2);
+    std::size_t ports = 0;
+    for (const std::string& service : d.services) {
+      auto found = catalog.find(service);
+      if (found == catalog.end() || found->second.singleton) continue;
+      ++containers;
+      const ServiceSpec& spec = found->second;
+      ports += spec.tcp_ports.size() + spec.udp_ports.size();
+      // Config values a {config.KEY} can put into the environment.
+      std::size_t config = 0;
+      if (auto cfg = d.service_config.find(service); cfg != d.service_config.end()) {
+        for (const auto& [k, v] : cfg->second) config += v.size();
+      }
+      std::size_t svc = sizeof(ContainerSpec) + text(cname + 1 + service.size()) + text(name) +
+                        text(service.size()) + text(spec.image.size()) +
+                        text(10 + cname);  // network_mode "container:<base>"
+      svc += alloc(spec.command.size() * sizeof(std::string));
+      for (const auto& a : spec.command) svc += text(a.size());
+      for (const auto& [k, v] : spec.env) svc += map_entry(k.size(), v.size() + name + config);
+      svc += map_entry(8, name);  // HOSTNAME
+      svc += alloc(spec.cap_add.size() * sizeof(std::string));
+      for (const auto& c : spec.cap_add) svc += text(c.size());
+      svc += alloc(spec.volumes.size() * sizeof(std::string));
+      for (const auto& v : spec.volumes) svc += text(v.size() + name + service.size());
+      svc += labels(name + service.size(), 4);
+      // Held while this decky is planned: its service list and seen set.
+      svc += alloc(sizeof(std::string) + sizeof(void*)) + alloc(32 + sizeof(std::string));
+      total += svc;
+    }
+    if (d.forwards_l3) total += alloc(ports * sizeof(PublishedPort)) + ports * alloc(48);
+  }
+  total += endpoints * (2 * sizeof(std::string) + text(prefix + 4 * longest_lan) + kMalloc);
+  // The vectors of bases and services move their objects when they grow:
+  // up to one more object's worth each while they do.
+  return total + containers * sizeof(ContainerSpec);
 }
 
 }  // namespace edge::docker

@@ -84,4 +84,12 @@ struct PlanOptions {
 Plan plan_topology(const ValidTopology& topology, const ServiceCatalog& catalog,
                    const PlanOptions& options);
 
+// An upper bound, in bytes, of the heap plan_topology() takes for this
+// topology and catalog (its result and what it holds while it works), from
+// counts and string lengths alone: an apply charges it against --max-memory
+// before it plans (DESIGN §7), since a plan grows with deckies x services x
+// catalog entries, not with the body's size.
+std::size_t plan_bytes_bound(const ValidTopology& topology, const ServiceCatalog& catalog,
+                             const PlanOptions& options);
+
 }  // namespace edge::docker

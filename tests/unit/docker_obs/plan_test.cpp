@@ -1,11 +1,13 @@
 #include "docker_obs/plan.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <fstream>
 #include <string>
 
 #include "tests/support/model.h"
+#include "tests/support/topology_builder.h"
 
 namespace edge::docker {
 namespace {
@@ -356,6 +358,50 @@ TEST(PlanTopology, ANonAsciiLanNameIsLowerCasedIntoTheNetworkName) {
   Plan plan = testing::to_plan(t, catalog(), "b:1");
   EXPECT_EQ(plan.networks[1].name, "decnet_t_6237656b_büro lan");
   EXPECT_EQ(plan.networks[1].lan, "Büro LAN");
+}
+
+}  // namespace
+}  // namespace edge::docker
+
+namespace edge::docker {
+namespace {
+
+// plan_bytes_bound() is what an apply charges against --max-memory before it
+// plans: it must hold the plan, and not by so much that a topology that
+// fits is refused. Measured with glibc's counters, so not under sanitizers
+// (their allocators keep their own books).
+TEST(PlanBound, BoundsThePlansHeapWithTheDecnetCatalogWithinTwiceIt) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "glibc's malloc counters are not kept under a sanitizer's allocator";
+#else
+  auto catalog =
+      load_service_catalog(std::string(EDGE_SOURCE_DIR) + "/packaging/services.decnet.json");
+  ASSERT_TRUE(catalog) << catalog.error().message();
+  testing::TopologyShape shape;
+  shape.lans = 4;
+  shape.deckies = 180;  // IPs .10 to .189: below the bridges' .200 and up
+  shape.service = "ssh";
+  json t = testing::make_topology(shape);
+  for (auto& d : t["deckies"]) {
+    d["services"] = {"ssh", "http", "smb", "mysql", "telnet"};
+    d["decky_config"]["service_config"]["ssh"] = {{"hostname", "host-" + std::string(40, 'h')}};
+  }
+  auto valid = testing::to_valid(t, *catalog);
+  ASSERT_TRUE(valid);
+  const PlanOptions options{"edge-agent-test/busybox:latest", testing::kTestOwner};
+  const std::size_t bound = plan_bytes_bound(*valid, *catalog, options);
+
+  auto heap = [] {
+    const struct mallinfo2 mi = ::mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+  };
+  const std::size_t before = heap();
+  Plan plan = plan_topology(*valid, *catalog, options);
+  const std::size_t used = heap() - before;
+  ASSERT_EQ(plan.services.size(), 5 * t["deckies"].size());
+  EXPECT_GE(bound, used);
+  EXPECT_LE(bound, 2 * used);
+#endif
 }
 
 }  // namespace
