@@ -104,6 +104,7 @@ Expected<std::unique_ptr<Agent>> Agent::create(Config config, ConfigSource rerea
   so.master_identity = c.master_identity;
   so.max_body_bytes = c.max_body_bytes;
   so.max_memory = c.max_memory;
+  so.budget = agent->budget_;
   std::string error;
   agent->server_ = HttpServer::create(so, agent->handlers(), &error);
   if (!agent->server_) return Status(exit_code::kFailure, error);
@@ -120,6 +121,7 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
       started_(time.steady_now()),
       started_unix_(time.unix_now()),
       metrics_(build::kVersion, build::kGitRev, [&time] { return time.steady_now(); }),
+      budget_(std::make_shared<MemoryBudget>(config_.max_memory)),
       watchdog_([this] { return healthy(); }, time),
       log_level_(config_.log_level) {
   docker::RuntimeOptions rt;
@@ -130,7 +132,7 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
   };
   service_ = std::make_unique<TopologyService>(
       std::move(store), docker::make_docker_runtime(std::move(rt)), std::move(catalog),
-      ServiceOptions{config_.base_image, agent_id_}, &metrics_, time_);
+      ServiceOptions{config_.base_image, agent_id_, budget_}, &metrics_, time_);
 
   HeartbeatOptions hb;
   hb.master_url = config_.master_url;
@@ -201,6 +203,7 @@ json Agent::debug_state() {
       {"observed", state["observed"]},
       {"drift", state["drift"]},
       {"apply", {{"in_progress", service_->busy()}, {"since_unix", service_->busy_since()}}},
+      {"memory_budget", {{"limit_bytes", budget_->limit()}, {"in_use_bytes", budget_->in_use()}}},
       {"heartbeat", heartbeat_json(heartbeat_->status())},
       {"docker",
        {{"reachable", info.reachable},

@@ -26,6 +26,7 @@
 #include "agent/sd_notify.h"
 #include "agent/topology_service.h"
 #include "common/clock.h"
+#include "common/memory_budget.h"
 #include "common/status.h"
 #include "common/thread.h"
 #include "docker_obs/catalog.h"
@@ -103,6 +104,8 @@ class Agent {
   const TimeSource::SteadyTime started_;
   const std::int64_t started_unix_;
   Metrics metrics_;
+  // --max-memory, shared by the server (bodies) and the service (plans).
+  const std::shared_ptr<MemoryBudget> budget_;
   std::unique_ptr<TopologyService> service_;  // owns the store and the Docker runtime
   std::unique_ptr<HeartbeatLoop> heartbeat_;
   std::unique_ptr<HttpServer> server_;

@@ -68,7 +68,7 @@ class Settings {
              {"tls-ca", "the master's CA: verifies the master's client and server certs"},
              {"log-level", "trace|debug|info|warn|error|critical (default info)"},
              {"max-body-bytes", "largest accepted request body (default 16 MiB)"},
-             {"max-memory", "memory ceiling for request bodies in flight (default 512 MiB)"}}) {
+             {"max-memory", "memory ceiling for bodies and plans in flight (default 512 MiB)"}}) {
       items_.push_back(Setting{flag, help, "", nullptr});
     }
   }

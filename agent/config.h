@@ -25,7 +25,8 @@ struct Config {
   // --master-identity (repeatable): CN / DNS SAN / sha256:HEX the master's
   // client certificate must show (DESIGN §7). Empty: any CA-signed caller.
   std::vector<std::string> master_identity;
-  // --max-memory: ceiling for request bodies in flight (admission budget).
+  // --max-memory: ceiling for work in flight: request bodies and their
+  // parse (admission), the plans of applies (common/memory_budget.h).
   std::size_t max_memory = 512u << 20;
   std::string config_file;  // where file values came from, if any
 

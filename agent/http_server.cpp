@@ -108,6 +108,7 @@ class HttpServer::Impl {
         handlers(std::move(h)),
         identity(std::move(id)),
         credentials(std::move(creds)),
+        budget(opt.budget ? opt.budget : std::make_shared<MemoryBudget>(opt.max_memory)),
         ops_pool(static_cast<std::size_t>(std::max(1, opt.handler_threads))),
         read_pool(1) {}
 
@@ -174,13 +175,11 @@ class HttpServer::Impl {
     }
   }
 
-  // --- admission (I/O thread only) ---
-  bool charge(std::size_t bytes) {
-    if (budget_used + bytes > opt.max_memory) return false;
-    budget_used += bytes;
-    return true;
+  // --- admission (I/O thread; the budget is shared with the applies) ---
+  bool charge(std::size_t bytes) { return budget->try_charge(bytes); }
+  void refund(std::size_t bytes) {
+    if (bytes > 0) budget->release(bytes);
   }
-  void refund(std::size_t bytes) { budget_used -= std::min(bytes, budget_used); }
 
   void accept();
   void watch_tls();
@@ -199,8 +198,8 @@ class HttpServer::Impl {
   std::size_t live = 0;
   std::uint64_t evicted = 0;
 
-  std::size_t budget_used = 0;  // I/O thread only
-  int parses = 0;               // I/O thread only
+  const std::shared_ptr<MemoryBudget> budget;
+  int parses = 0;  // I/O thread only
 
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
@@ -342,11 +341,11 @@ class Session final : public Connection {
     const bool has_body = parser_->chunked() || (length && *length > 0);
     if (!has_body) return dispatch();
     const std::size_t cost = kBodyCostFactor * (length ? *length : cap);
-    if (cost > srv_.opt.max_memory) {
+    if (cost > srv_.budget->limit()) {
       return answer(detail(413,
                            "a body of this size does not fit the agent's memory budget "
                            "(--max-memory " +
-                               std::to_string(srv_.opt.max_memory) + " bytes)",
+                               std::to_string(srv_.budget->limit()) + " bytes)",
                            true),
                     route_);
     }
@@ -462,7 +461,9 @@ class Session final : public Connection {
       const std::size_t size = body->size();
       std::string().swap(*body);
       if (size >= kTrimAfterBytes) ::malloc_trim(0);
-      return Answer{r.status, dump(r.body), kJson, false, 0};
+      // A 503 from the service (its plan does not fit the budget now, or it
+      // is shutting down) is one to retry, as the server's own are.
+      return Answer{r.status, dump(r.body), kJson, false, r.status == 503 ? 1 : 0};
     });
   }
 

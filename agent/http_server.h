@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "agent/topology_service.h"
+#include "common/memory_budget.h"
 #include "common/status.h"
 
 namespace edge {
@@ -57,7 +58,10 @@ struct ServerOptions {
   std::size_t max_body_bytes = 16u << 20;
   // Admission budget for request bodies in flight: each body is charged
   // kBodyCostFactor x its size (buffer + parse) while it is read and handled.
+  // `budget`, when set, is shared with the applies (their plans); else the
+  // server makes its own of `max_memory`.
   std::size_t max_memory = 512u << 20;
+  std::shared_ptr<MemoryBudget> budget;
   int max_connections = 4096;          // also capped by RLIMIT_NOFILE
   int max_connections_per_peer = 256;  // a master needs few; wrk -c256 fits
   int handler_threads = 2;             // apply/teardown pool
@@ -81,10 +85,11 @@ struct HttpHandlers {
   std::function<void(const std::string& route, int status)> on_request;
 };
 
-// A body of n bytes is charged this many times n against max_memory: the
-// body, its tree (exactly reserved) and the typed topology held together
-// peak at 5.6 n on the costliest shape measured (16 MB of tiny deckies,
-// bench/server.sh), so 6 keeps the budget an upper bound.
+// A body of n bytes is charged this many times n against max_memory while
+// it is read and handled: body, tree and model peak at 3.6 n, validation at
+// 4.8 n, on the costliest shape measured (14.8 MB of tiny deckies,
+// bench_apply_memory), so 6 keeps the budget an upper bound. The plan of an
+// apply is charged on its own (plan_bytes_bound).
 inline constexpr std::size_t kBodyCostFactor = 6;
 
 // Raises the RLIMIT_NOFILE soft limit to the hard limit (systemd's default

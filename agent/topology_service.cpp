@@ -150,9 +150,30 @@ Expected<TopologyService::Prepared, Reply> TopologyService::prepare_apply(
   const auto catalog_now = catalog();
   auto valid = validate_topology(std::move(req.topology), *catalog_now);
   if (!valid) return detail(400, format_validation_detail(valid.error()));
-  return Prepared{
-      docker::plan_topology(*valid, *catalog_now, {options_.base_image, options_.agent_id}),
-      std::move(req.local_hash), req.blob};
+  // 4. Room for the plan before it is made: it grows with deckies x
+  // services x catalog entries, not with the body (DESIGN §7).
+  const docker::PlanOptions plan_options{options_.base_image, options_.agent_id};
+  auto charge = charge_plan(2 * docker::plan_bytes_bound(*valid, *catalog_now, plan_options));
+  if (!charge) return charge.error();
+  return Prepared{std::move(charge).value(),
+                  docker::plan_topology(*valid, *catalog_now, plan_options),
+                  std::move(req.local_hash), req.blob};
+}
+
+Expected<MemoryCharge, Reply> TopologyService::charge_plan(std::size_t bytes) const {
+  MemoryBudget* budget = options_.budget.get();
+  if (budget == nullptr) return MemoryCharge();
+  if (bytes > budget->limit()) {
+    return detail(413, "this topology needs about " + std::to_string(bytes >> 20) +
+                           " MiB to plan and converge, more than the agent's --max-memory (" +
+                           std::to_string(budget->limit() >> 20) + " MiB)");
+  }
+  if (!budget->charge_until(bytes, clock_, clock_.steady_now() + options_.budget_wait)) {
+    return detail(503,
+                  "the agent's memory budget (--max-memory) is taken by requests in "
+                  "flight; retry shortly");
+  }
+  return MemoryCharge(budget, bytes);
 }
 
 Reply TopologyService::apply_failed(const Prepared& p, const Status& why) {

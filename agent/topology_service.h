@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/memory_budget.h"
 #include "common/status.h"
 #include "docker_obs/catalog.h"
 #include "docker_obs/plan.h"
@@ -42,6 +43,11 @@ struct Reply {
 struct ServiceOptions {
   std::string base_image = "busybox:latest";
   std::string agent_id;  // the owner label of everything this agent creates
+  // --max-memory, shared with the HTTP server: an apply charges its plan
+  // (plan_bytes_bound, twice: the apply's and the observer's copy) before
+  // planning, waiting up to `budget_wait` for room. Null: not bounded.
+  std::shared_ptr<MemoryBudget> budget;
+  std::chrono::milliseconds budget_wait{2000};
 };
 
 class TopologyService {
@@ -100,6 +106,7 @@ class TopologyService {
 
   // An apply that passed the typed steps: what converge and the store get.
   struct Prepared {
+    MemoryCharge charge;  // the plan's share of --max-memory, held until the apply ends
     docker::Plan plan;
     std::string hash;       // the canonical hash, equal to the master's
     std::string_view blob;  // the bytes that were hashed: a view into the request body
@@ -107,6 +114,9 @@ class TopologyService {
   // Steps that need neither Docker nor the lock: parse (422), hash (400),
   // validate (400), plan.
   Expected<Prepared, Reply> prepare_apply(std::string_view body) const;
+  // The budget for a plan of `bytes`: 413 if it can never fit, 503 if it
+  // does not before budget_wait ends.
+  Expected<MemoryCharge, Reply> charge_plan(std::size_t bytes) const;
   // Caller holds op_mu_. Tears `old` down and forgets it; the 409/500 reply
   // when that fails (recorded on the old row).
   std::optional<Reply> supersede(const Row& old, const std::string& tid);

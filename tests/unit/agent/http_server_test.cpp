@@ -196,6 +196,7 @@ class ServerTest : public ::testing::Test {
       return Reply{200, {{"bytes", body.size()}, {"body", std::string(body.substr(0, 64))}}};
     };
     h.teardown = [](std::string_view body) {
+      if (body == "busy") return Reply{503, {{"detail", "the service is busy"}}};
       return Reply{body.empty() ? 422 : 200, {{"bytes", body.size()}}};
     };
     h.state = [] { return json{{"topology_id", nullptr}}; };
@@ -492,6 +493,31 @@ TEST_F(ServerTest, BodiesBeyondTheMemoryBudgetWaitThen503AndABodyThatCanNeverFit
   auto again = second.Post("/topology/apply", std::string(100 * 1024, 'b'), "application/json");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200);
+}
+
+TEST_F(ServerTest, TheBudgetIsSharedWithTheServiceAndItsOwn503sCarryRetryAfter) {
+  ServerOptions o;
+  o.max_body_bytes = 1u << 20;
+  o.budget = std::make_shared<MemoryBudget>(kBodyCostFactor * 100 * 1024);
+  o.admission_wait = 200ms;
+  start(o);
+  // An apply's plan holds most of it: a body that would fit alone waits, then 503.
+  ASSERT_TRUE(o.budget->try_charge(o.budget->limit() - 1000));
+  httplib::Client c("127.0.0.1", port());
+  auto r = c.Post("/topology/apply", std::string(10 * 1024, 'a'), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  o.budget->release(o.budget->limit() - 1000);
+  r = c.Post("/topology/apply", std::string(10 * 1024, 'a'), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(o.budget->in_use(), 0u);
+  // A 503 the handler itself answers is to be retried too.
+  r = c.Post("/topology/teardown", "busy", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
 }
 
 TEST_F(ServerTest, AtCapacityTheOldestIdleKeepAliveConnectionIsClosedFirst) {

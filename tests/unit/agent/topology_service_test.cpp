@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <thread>
+
 #include "agent/canonical_json.h"
 #include "docker_obs/converge.h"
 #include "tests/support/fake_runtime.h"
@@ -24,14 +26,14 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
 
-  void start() {
+  void start(std::shared_ptr<MemoryBudget> budget = nullptr) {
     service_.reset();
     auto opened = store::TopologyStore::open(dir_.path());
     ASSERT_TRUE(opened.status.ok()) << opened.status.message;
     docker::ServiceCatalog catalog{{"http", {.image = "img:1", .tcp_ports = {80}}}};
     service_ = std::make_unique<TopologyService>(
         std::move(opened.store), std::make_unique<testing::FakeRuntime>(log_, testing::kTestOwner),
-        catalog, ServiceOptions{"base:1", testing::kTestOwner}, nullptr, clock_);
+        catalog, ServiceOptions{"base:1", testing::kTestOwner, std::move(budget)}, nullptr, clock_);
   }
 
   static json topology(const std::string& id, int subnet_base = 231) {
@@ -148,6 +150,36 @@ TEST(ApplyRequestTest, AMismatchedHashLeavesTheTopologyUnread) {
   EXPECT_FALSE(req->hash_matches());
   EXPECT_EQ(req->topology, Topology{});
   EXPECT_EQ(req->blob.substr(0, 12), R"({"topology":)");
+}
+
+TEST_F(ServiceTest, APlanThatCanNeverFitTheMemoryBudgetIs413AndTouchesNothing) {
+  start(std::make_shared<MemoryBudget>(64u << 10));  // a plan of 5 deckies needs more
+  forget_calls();
+  Reply r = service_->apply(body_of(topology(kA)));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_NE(r.body["detail"].get<std::string>().find("more than the agent's --max-memory"),
+            std::string::npos)
+      << r.body.dump();
+  EXPECT_FALSE(row());
+  EXPECT_EQ(calls(), std::vector<std::string>{});
+}
+
+TEST_F(ServiceTest, APlanWaitsForTheBudgetThen503sAndGivesItsChargeBackAfterAnApply) {
+  auto budget = std::make_shared<MemoryBudget>(8u << 20);
+  start(budget);
+  ASSERT_TRUE(budget->try_charge(budget->limit()));  // requests in flight hold it all
+  std::optional<Reply> r;
+  std::thread t([&] { r = service_->apply(body_of(topology(kA))); });
+  ASSERT_TRUE(clock_.await_waiters(1));     // parked on the budget, not spinning
+  clock_.advance(std::chrono::seconds(3));  // past budget_wait (2 s)
+  t.join();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_FALSE(row());
+
+  budget->release(budget->limit());
+  EXPECT_EQ(service_->apply(body_of(topology(kA))).status, 200);
+  EXPECT_TRUE(row());
+  EXPECT_EQ(budget->in_use(), 0u);
 }
 
 TEST_F(ServiceTest, AnInvalidTopologyIs400ListingCodesAndTouchesNothing) {
