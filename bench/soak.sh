@@ -151,8 +151,13 @@ if [[ "${SKIP_VALGRIND:-0}" != 1 ]]; then
   set +e; wait "$vpid"; vrc=$?; set -e
   echo "valgrind_exit $vrc"
   echo "valgrind_errors $(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$work/vg.log" | tail -1)"
+  # With nothing left on the heap valgrind prints no "lost:" lines, only
+  # "no leaks are possible": that is 0. A figure it did not print is
+  # "unknown", never taken for 0.
   for kind in definitely indirectly possibly; do
-    echo "valgrind_${kind}_lost_bytes $(sed -n "s/.*${kind} lost: \([0-9,]*\) bytes.*/\1/p" "$work/vg.log" | tr -d , | tail -1)"
+    lost="$(sed -n "s/.*${kind} lost: \([0-9,]*\) bytes.*/\1/p" "$work/vg.log" | tr -d , | tail -1)"
+    if [[ -z "$lost" ]] && grep -q 'no leaks are possible' "$work/vg.log"; then lost=0; fi
+    echo "valgrind_${kind}_lost_bytes ${lost:-unknown}"
   done
   if [[ "$vrc" != 0 ]]; then
     echo "soak: valgrind reported errors or the agent did not exit cleanly; log follows" >&2
