@@ -13,10 +13,12 @@
 #    half idle TCP, half a stalled partial TLS ClientHello... on a plaintext
 #    port that is a stalled request line (slowloris); then 200 sequential
 #    /health probes from 127.0.0.1 on fresh connections: p50 / p99 / max ms;
-#  - memory: VmHWM after one 16 MiB apply body, after four concurrent ones,
-#    and VmRSS 2 s after the burst; the four run under `prlimit --as=1GiB`
-#    (an address-space ceiling, stricter than MemoryMax=) and the agent must
-#    still answer /health afterwards.
+#  - memory, for two 14-15 MB bodies with their right hash (tiny deckies;
+#    a master-shaped topology that validates and is planned): peak RSS per
+#    apply step (bench_apply_memory), the agent's VmHWM after one body, after
+#    four concurrent ones, and VmRSS 2 s after the burst; the four run under
+#    `prlimit --as=1GiB` (an address-space ceiling, stricter than MemoryMax=)
+#    and the agent must still answer /health afterwards.
 #
 #   bench/server.sh <build_dir> [duration_s]   (default 10)
 # Needs wrk (apt-get install -y wrk; a bench tool, not a build dependency).
@@ -27,7 +29,7 @@ build_dir="$(cd "${1:?usage: server.sh <build_dir> [duration_s]}" && pwd)"
 dur="${2:-${DURATION:-10}}"
 agent="$build_dir/edge-agent"
 bare="$build_dir/bench_bare_httplib"
-for b in "$agent" "$bare"; do [[ -x "$b" ]] || { echo "server: $b is not built" >&2; exit 1; }; done
+for b in "$agent" "$bare" "$build_dir/bench_apply_memory"; do [[ -x "$b" ]] || { echo "server: $b is not built" >&2; exit 1; }; done
 command -v wrk >/dev/null || { echo "server: need wrk (apt-get install -y wrk)" >&2; exit 1; }
 
 work="$(mktemp -d)"
@@ -38,6 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 echo '{}' >"$work/catalog.json"
+catalog="$work/catalog.json"  # start_agent's; the memory part knows the bodies' services
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_200() {  # wait_200 <url> <pid> <log>
@@ -52,7 +55,7 @@ start_agent() {  # start_agent NAME [prefix command...]; sets $port $pid
   local name=$1; shift
   port=$(free_port)
   "$@" "$agent" run --listen "127.0.0.1:$port" --state-dir "$work/$name" \
-    --docker-socket "$work/no-docker.sock" --service-catalog "$work/catalog.json" \
+    --docker-socket "$work/no-docker.sock" --service-catalog "$catalog" \
     --log-level warn 2>"$work/$name.log" &
   pid=$!
   pids+=("$pid")
@@ -176,9 +179,13 @@ PY
 stop_pid "$pid"
 
 # ---- memory: 16 MiB bodies ----
-python3 - "$work/body.json" <<'PY'
+# Two shapes, each with the hash the master would send, so the whole path
+# runs: 14.8 MB of tiny deckies (the costliest shape per byte; refused at
+# validation, 400: no LAN) and a 14 MB master-shaped topology that validates
+# (gen_topology.py --valid), is planned, and fails at Docker (500: this
+# agent's socket does not exist).
+python3 - "$work/tiny.json" <<'PY2'
 import json, sys
-# ~16 MB of decky objects: the shape (many small objects) a parser pays most for.
 deckies, size = [], 0
 i = 0
 while size < 16_000_000:
@@ -187,37 +194,54 @@ while size < 16_000_000:
     size += len(json.dumps(d)) + 1
     deckies.append(d)
     i += 1
-# Well-formed, so the whole one-parse path runs (tree, typed model, streamed
-# hash) and is refused at the hash check (400) before anything is applied.
-body = {"hydrated": {"topology": {"id": "7e57bead-0000-4000-8000-000000000016"}, "lans": [],
-                     "deckies": deckies, "edges": []}, "version_hash": "0" * 64}
-open(sys.argv[1], "w").write(json.dumps(body, separators=(",", ":")))
-PY
-echo "body_bytes $(stat -c %s "$work/body.json")"
-post_body() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-  --data-binary "@$work/body.json" "http://127.0.0.1:$port/topology/apply" || echo 000; }
-
-start_agent mem1
-echo "one_body_status $(post_body)"
-echo "one_body_peak_kib $(status_kib "$pid" VmHWM)"
-stop_pid "$pid"
-
-start_agent mem4 prlimit --as=$((1 << 30))
-codes=()
-cpids=()
-for i in 1 2 3 4; do
-  post_body >"$work/code.$i" &
-  cpids+=($!)
+json.dump({"topology": {"id": "7e57bead-0000-4000-8000-000000000016"}, "lans": [],
+           "deckies": deckies, "edges": []}, open(sys.argv[1], "w"), separators=(",", ":"))
+PY2
+python3 "$(dirname "$0")/gen_topology.py" --valid --deckies 15000 --out "$work/master.json"
+for shape in tiny master; do
+  printf '{"hydrated":%s,"version_hash":"%s"}' "$(cat "$work/$shape.json")" \
+    "$("$agent" hash "$work/$shape.json")" >"$work/$shape-body.json"
 done
-wait "${cpids[@]}" || true
-for i in 1 2 3 4; do codes+=("$(cat "$work/code.$i")"); done
-echo "four_bodies_statuses ${codes[*]}"
-echo "four_bodies_peak_kib $(status_kib "$pid" VmHWM)"
-sleep 2
-echo "after_burst_rss_kib $(status_kib "$pid" VmRSS)"
-if curl -fsS "http://127.0.0.1:$port/health" >/dev/null && kill -0 "$pid"; then
-  echo "four_bodies_under_1gib_as_alive yes"
-else
-  echo "four_bodies_under_1gib_as_alive NO"; tail -5 "$work/mem4.log" >&2
-fi
-stop_pid "$pid"
+python3 -c 'import json, sys; json.dump({s: {"image": "decnet/" + s + ":1.0", "command": ["/entrypoint.sh", "--serve"], "env": {"NODE_NAME": "{decky}"}} for s in sys.argv[2:]}, open(sys.argv[1], "w"))' \
+  "$work/catalog8.json" http ftp smb ssh rdp telnet mysql snmp
+catalog="$work/catalog8.json"
+echo "body_bytes $(stat -c %s "$work/tiny-body.json")"
+echo "master_body_bytes $(stat -c %s "$work/master-body.json")"
+# Per step, in one process (bench_apply_memory): peak RSS during each step
+# over the level before the body was read, as a multiple of the body.
+for shape in tiny master; do
+  "$build_dir/bench_apply_memory" "$work/$shape-body.json" "$catalog" |
+    awk -v s="$shape" '/_peak_x |^peak_x |^plan_bound_x / {print "steps_" s "_" $1, $2}'
+done
+post_body() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary "@$work/$1-body.json" "http://127.0.0.1:$port/topology/apply" || echo 000; }
+
+for shape in tiny master; do
+  start_agent "mem1-$shape"
+  echo "one_${shape}_idle_kib $(status_kib "$pid" VmRSS)"
+  echo "one_${shape}_status $(post_body "$shape")"
+  echo "one_${shape}_peak_kib $(status_kib "$pid" VmHWM)"
+  stop_pid "$pid"
+done
+
+for shape in tiny master; do
+  start_agent "mem4-$shape" prlimit --as=$((1 << 30))
+  codes=()
+  cpids=()
+  for i in 1 2 3 4; do
+    post_body "$shape" >"$work/code.$i" &
+    cpids+=($!)
+  done
+  wait "${cpids[@]}" || true
+  for i in 1 2 3 4; do codes+=("$(cat "$work/code.$i")"); done
+  echo "four_${shape}_statuses ${codes[*]}"
+  echo "four_${shape}_peak_kib $(status_kib "$pid" VmHWM)"
+  sleep 2
+  echo "four_${shape}_after_rss_kib $(status_kib "$pid" VmRSS)"
+  if curl -fsS "http://127.0.0.1:$port/health" >/dev/null && kill -0 "$pid"; then
+    echo "four_${shape}_under_1gib_as_alive yes"
+  else
+    echo "four_${shape}_under_1gib_as_alive NO"; tail -5 "$work/mem4-$shape.log" >&2
+  fi
+  stop_pid "$pid"
+done
