@@ -95,7 +95,7 @@ class TopologyValidator {
 
   void check_lans() {
     int dmz_count = 0;
-    std::map<std::string, std::string> lowered_names;  // lowered -> as sent
+    std::map<std::string, std::string_view> lowered_names;  // lowered -> as sent
     for (const Lan& lan : t_.lans) {
       const std::string label = "LAN " + shown(lan.name);
       if (!is_valid_lan_name(lan.name)) {
@@ -144,7 +144,7 @@ class TopologyValidator {
     for (const auto& [other, other_net] : subnets_) {
       if (subnet->overlaps(other_net)) {
         add("SUBNET_OVERLAP", label + " (" + lan.subnet + ") overlaps LAN " + shown(other) + " (" +
-                                  subnet_texts_[other] + ")");
+                                  std::string(subnet_texts_[other]) + ")");
       }
     }
     subnets_[lan.name] = *subnet;
@@ -152,8 +152,9 @@ class TopologyValidator {
   }
 
   void check_deckies() {
-    std::set<std::string> names;
-    std::map<std::string, std::map<std::uint32_t, std::string>> ips_in_lan;
+    // Keys and values are views into t_, which outlives the validator.
+    std::set<std::string_view> names;
+    IpsInLan ips_in_lan;
     for (const Decky& d : t_.deckies) {
       const std::string label = "decky " + shown(d.name);
       if (!is_valid_decky_name(d.name)) {
@@ -191,8 +192,10 @@ class TopologyValidator {
     }
   }
 
-  void check_ips(const Decky& d, const std::string& label,
-                 std::map<std::string, std::map<std::uint32_t, std::string>>* ips_in_lan) {
+  // LAN name -> IP -> the decky that claimed it first.
+  using IpsInLan = std::map<std::string_view, std::map<std::uint32_t, const Decky*>>;
+
+  void check_ips(const Decky& d, const std::string& label, IpsInLan* ips_in_lan) {
     for (const auto& [lan, ip_text] : d.ips_by_lan) {
       bool known =
           std::any_of(t_.lans.begin(), t_.lans.end(), [&](const Lan& l) { return l.name == lan; });
@@ -209,26 +212,27 @@ class TopologyValidator {
       if (subnet == subnets_.end()) continue;  // the LAN's subnet is already reported
       const Subnet& net = subnet->second;
       if (!net.contains(*ip)) {
-        add("IP_OUT_OF_SUBNET", ip_text + " not inside " + subnet_texts_[lan] + " (" + label +
-                                    ", LAN " + shown(lan) + ")");
+        add("IP_OUT_OF_SUBNET", ip_text + " not inside " + std::string(subnet_texts_[lan]) + " (" +
+                                    label + ", LAN " + shown(lan) + ")");
         continue;
       }
       // Docker takes the first host address as the bridge gateway.
       if (*ip == net.network || *ip == net.broadcast() || *ip == net.network + 1) {
         add("IP_RESERVED", ip_text + " is the network, broadcast or gateway address of " +
-                               subnet_texts_[lan] + " (" + label + ", LAN " + shown(lan) + ")");
+                               std::string(subnet_texts_[lan]) + " (" + label + ", LAN " +
+                               shown(lan) + ")");
         continue;
       }
-      auto [it, inserted] = (*ips_in_lan)[lan].emplace(*ip, label);
+      auto [it, inserted] = (*ips_in_lan)[lan].emplace(*ip, &d);
       if (!inserted) {
-        add("IP_COLLISION", "IP " + ip_text + " claimed by both " + it->second + " and " + label +
-                                " in LAN " + shown(lan));
+        add("IP_COLLISION", "IP " + ip_text + " claimed by both decky " + shown(it->second->name) +
+                                " and " + label + " in LAN " + shown(lan));
       }
     }
   }
 
   void check_edges_and_reachability() {
-    std::map<std::string, std::set<std::string>> lans_of_decky;
+    std::map<std::string_view, std::set<std::string_view>> lans_of_decky;
     for (std::size_t i = 0; i < t_.edges.size(); ++i) {
       const Edge& e = t_.edges[i];
       const std::string where = "edges[" + std::to_string(i) + "]";
@@ -249,7 +253,7 @@ class TopologyValidator {
     }
     if (dmz_lan_id_.empty()) return;
     // A decky with edges on two or more LANs bridges them (the master's rule).
-    std::map<std::string, std::set<std::string>> adjacent;
+    std::map<std::string_view, std::set<std::string_view>> adjacent;
     for (const auto& [decky, lans] : lans_of_decky) {
       if (lans.size() < 2) continue;
       for (const auto& a : lans) {
@@ -258,11 +262,11 @@ class TopologyValidator {
         }
       }
     }
-    std::set<std::string> seen{dmz_lan_id_};
-    std::queue<std::string> todo;
+    std::set<std::string_view> seen{dmz_lan_id_};
+    std::queue<std::string_view> todo;
     todo.push(dmz_lan_id_);
     while (!todo.empty()) {
-      std::string lan = todo.front();
+      std::string_view lan = todo.front();
       todo.pop();
       for (const auto& next : adjacent[lan]) {
         if (seen.insert(next).second) todo.push(next);
@@ -278,11 +282,12 @@ class TopologyValidator {
   const Topology& t_;
   const docker::ServiceCatalog& catalog_;
   ValidationIssues issues_;
-  std::map<std::string, std::string> lan_ids_;  // lan id -> name
-  std::map<std::string, Subnet> subnets_;       // lan name -> subnet
-  std::map<std::string, std::string> subnet_texts_;
-  std::map<std::string, std::string> decky_names_;  // uuid -> name
-  std::string dmz_lan_id_;
+  // Views into t_.
+  std::map<std::string_view, std::string_view> lan_ids_;  // lan id -> name
+  std::map<std::string_view, Subnet> subnets_;            // lan name -> subnet
+  std::map<std::string_view, std::string_view> subnet_texts_;
+  std::map<std::string_view, std::string_view> decky_names_;  // uuid -> name
+  std::string_view dmz_lan_id_;
 };
 
 Expected<ValidTopology, ValidationIssues> validate_topology(Topology topology,
