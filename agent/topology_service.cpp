@@ -176,12 +176,12 @@ Expected<MemoryCharge, Reply> TopologyService::charge_plan(std::size_t bytes) co
   return MemoryCharge(budget, bytes);
 }
 
-Reply TopologyService::apply_failed(const Prepared& p, const Status& why) {
-  (void)note_write(
-      store_->record_error(p.plan.topology_id, clip(why.message()), std::string(p.blob)));
+Reply TopologyService::apply_failed(Prepared& p, const Status& why) {
+  const std::string tid = p.plan.topology_id;
+  (void)note_write(store_->record_error(tid, clip(why.message()), std::string(p.blob)));
   refresh_snapshot();
-  runtime_->watch(p.plan);
-  return detail(500, "apply of topology '" + p.plan.topology_id + "' failed: " + why.message());
+  runtime_->watch(std::move(p.plan));  // the observer keeps it: no second copy
+  return detail(500, "apply of topology '" + tid + "' failed: " + why.message());
 }
 
 std::optional<Reply> TopologyService::supersede_refused(const Row& old, const std::string& tid,
@@ -211,8 +211,8 @@ Reply TopologyService::apply(std::string_view body) {
   const auto start = std::chrono::steady_clock::now();
   auto prepared = prepare_apply(body);  // steps 1-3: nothing touched yet
   if (!prepared) return finish("apply", start, prepared.error());
-  const Prepared& p = *prepared;
-  const std::string& tid = p.plan.topology_id;
+  Prepared& p = *prepared;
+  const std::string tid = p.plan.topology_id;
 
   OperationScope scope(*this);
   if (draining_) return finish("apply", start, detail(503, "agent is shutting down"));
@@ -241,7 +241,7 @@ Reply TopologyService::apply(std::string_view body) {
   if (Status st = runtime_->apply(p.plan); !st.ok()) {
     return finish("apply", start, apply_failed(p, st));
   }
-  runtime_->watch(p.plan);
+  runtime_->watch(std::move(p.plan));  // the observer keeps it: no second copy
   {
     std::lock_guard lock(snap_mu_);
     watch_problem_.reset();

@@ -123,8 +123,9 @@ class TopologyService {
   // Caller holds op_mu_. The 409 of a supersede that cannot happen, the
   // error recorded on the old (still pinned) row.
   std::optional<Reply> supersede_refused(const Row& old, const std::string& tid, const Status& why);
-  // Caller holds op_mu_. Records the failure first, then the 500 reply.
-  Reply apply_failed(const Prepared& p, const Status& why);
+  // Caller holds op_mu_. Records the failure first, hands the plan to the
+  // observer (moved), then the 500 reply.
+  Reply apply_failed(Prepared& p, const Status& why);
 
   std::unique_ptr<store::TopologyStore> store_;  // written only under op_mu_
   std::unique_ptr<docker::TopologyRuntime> runtime_;
