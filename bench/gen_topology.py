@@ -12,9 +12,11 @@ service_config objects of scalars, services from SERVICES), so the whole
 apply path can be measured on it (bench/apply_path_bench.cpp); the agent's
 catalog must know SERVICES.
 
-  gen_topology.py [--deckies N] [--seed S] [--valid] [--out FILE]   (default: ~10 MB)
+  gen_topology.py [--deckies N] [--seed S] [--valid] [--body] [--out FILE]   (default: ~10 MB)
+  gen_topology.py --tiny BYTES [--body] [--out FILE]
 """
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -127,21 +129,60 @@ def build_valid(deckies, seed):
     }
 
 
+def build_tiny(size):
+    """About `size` bytes of the smallest deckies: the costliest shape per
+    byte for a parser and a model. No LANs, so validation refuses it."""
+    deckies, total, i = [], 0, 0
+    while total < size:
+        d = {"uuid": f"u{i:08d}", "name": f"decky-{i:08d}", "services": ["ssh", "http"],
+             "decky_config": {"ips_by_lan": {"dmz": f"10.0.{i % 250}.{i % 200 + 2}"}, "forwards_l3": False}}
+        total += len(json.dumps(d, separators=(",", ":"))) + 1
+        deckies.append(d)
+        i += 1
+    return {"topology": {"id": "7e57bead-0000-4000-8000-000000000016"}, "lans": [],
+            "deckies": deckies, "edges": []}
+
+
+def master_hash(hydrated):
+    """The master's version hash (DESIGN §2), as its own Python computes it."""
+    volatile = {"created_at", "status_changed_at", "updated_at", "last_seen", "status", "version",
+                "last_error", "x", "y", "w", "h"}
+
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in volatile}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+    text = json.dumps(strip(hydrated), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deckies", type=int, default=10500, help="number of deckies (10500 ~ 10 MB)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--valid", action="store_true", help="a topology the agent's validation accepts")
+    ap.add_argument("--tiny", type=int, metavar="BYTES",
+                    help="instead: about BYTES of the smallest deckies (refused at validation)")
+    ap.add_argument("--body", action="store_true",
+                    help='an apply body: {"hydrated": <topology>, "version_hash": <the master\'s hash>}')
     ap.add_argument("--out", default="-", help="output file, - for stdout")
     a = ap.parse_args()
-    text = json.dumps((build_valid if a.valid else build)(a.deckies, a.seed), ensure_ascii=False)
+    if a.tiny:
+        doc = build_tiny(a.tiny)
+    else:
+        doc = (build_valid if a.valid else build)(a.deckies, a.seed)
+    if a.body:
+        doc = {"hydrated": doc, "version_hash": master_hash(doc)}
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":") if a.tiny else None)
     data = text.encode("utf-8")
     if a.out == "-":
         sys.stdout.buffer.write(data)
     else:
         with open(a.out, "wb") as f:
             f.write(data)
-        print(f"{a.out}: {len(data)} bytes, {a.deckies} deckies", file=sys.stderr)
+        print(f"{a.out}: {len(data)} bytes", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -184,24 +184,9 @@ stop_pid "$pid"
 # validation, 400: no LAN) and a 14 MB master-shaped topology that validates
 # (gen_topology.py --valid), is planned, and fails at Docker (500: this
 # agent's socket does not exist).
-python3 - "$work/tiny.json" <<'PY2'
-import json, sys
-deckies, size = [], 0
-i = 0
-while size < 16_000_000:
-    d = {"uuid": f"u{i:08d}", "name": f"decky-{i:08d}", "services": ["ssh", "http"],
-         "decky_config": {"ips_by_lan": {"dmz": f"10.0.{i % 250}.{i % 200 + 2}"}, "forwards_l3": False}}
-    size += len(json.dumps(d)) + 1
-    deckies.append(d)
-    i += 1
-json.dump({"topology": {"id": "7e57bead-0000-4000-8000-000000000016"}, "lans": [],
-           "deckies": deckies, "edges": []}, open(sys.argv[1], "w"), separators=(",", ":"))
-PY2
-python3 "$(dirname "$0")/gen_topology.py" --valid --deckies 15000 --out "$work/master.json"
-for shape in tiny master; do
-  printf '{"hydrated":%s,"version_hash":"%s"}' "$(cat "$work/$shape.json")" \
-    "$("$agent" hash "$work/$shape.json")" >"$work/$shape-body.json"
-done
+gen="$(dirname "$0")/gen_topology.py"
+python3 "$gen" --tiny 15000000 --body --out "$work/tiny-body.json"
+python3 "$gen" --valid --deckies 15000 --body --out "$work/master-body.json"
 python3 -c 'import json, sys; json.dump({s: {"image": "decnet/" + s + ":1.0", "command": ["/entrypoint.sh", "--serve"], "env": {"NODE_NAME": "{decky}"}} for s in sys.argv[2:]}, open(sys.argv[1], "w"))' \
   "$work/catalog8.json" http ftp smb ssh rdp telnet mysql snmp
 catalog="$work/catalog8.json"

@@ -33,23 +33,8 @@ rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status"; }
 # tiny: 15 MB of the smallest deckies, the costliest shape per byte (refused
 # at validation: no LAN). master: a 14 MB topology shaped like the master's
 # that validates and is planned (36,875 containers).
-python3 - "$TMP/tiny.json" <<'PY'
-import json, sys
-deckies, size, i = [], 0, 0
-while size < 15_000_000:
-    d = {"uuid": f"u{i:08d}", "name": f"decky-{i:08d}", "services": ["ssh", "http"],
-         "decky_config": {"ips_by_lan": {"dmz": f"10.0.{i % 250}.{i % 200 + 2}"}, "forwards_l3": False}}
-    size += len(json.dumps(d)) + 1
-    deckies.append(d)
-    i += 1
-json.dump({"topology": {"id": "7e57bead-0000-4000-8000-000000000015"}, "lans": [],
-           "deckies": deckies, "edges": []}, open(sys.argv[1], "w"), separators=(",", ":"))
-PY
-python3 "$SRC/bench/gen_topology.py" --valid --deckies 15000 --out "$TMP/master.json" >/dev/null
-for shape in tiny master; do
-	printf '{"hydrated":%s,"version_hash":"%s"}' "$(cat "$TMP/$shape.json")" \
-		"$("$AGENT" hash "$TMP/$shape.json")" >"$TMP/$shape-body.json"
-done
+python3 "$SRC/bench/gen_topology.py" --tiny 15000000 --body --out "$TMP/tiny-body.json" 2>/dev/null
+python3 "$SRC/bench/gen_topology.py" --valid --deckies 15000 --body --out "$TMP/master-body.json" 2>/dev/null
 python3 -c 'import json, sys; json.dump({s: {"image": "decnet/" + s + ":1.0"} for s in sys.argv[2:]}, open(sys.argv[1], "w"))' \
 	"$TMP/catalog.json" http ftp smb ssh rdp telnet mysql snmp
 
