@@ -37,6 +37,13 @@ constexpr std::size_t kDrainLimit = 1u << 20;  // bytes read and dropped before 
 constexpr std::chrono::milliseconds kDrainTime{1000};
 constexpr std::chrono::milliseconds kAdmissionPoll{20};
 constexpr std::size_t kTrimAfterBytes = 1u << 20;  // give a big body's pages back
+// glibc keeps what is freed: up to 128 KiB (M_TRIM_THRESHOLD) free at the
+// top of each thread's arena, and free pages under live chunks. A TLS
+// handshake leaves ~100 KiB of them in the I/O thread's arena, and start-up
+// and the heartbeat leave theirs. Once no connection has been open for this
+// long, malloc_trim(0) gives them back (idle RssAnon -100 KiB); if they are
+// needed again, they fault back in.
+constexpr std::chrono::milliseconds kIdleTrimDelay{1000};
 
 std::string dump(const json& body) {
   return body.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -183,6 +190,10 @@ class HttpServer::Impl {
 
   void accept();
   void watch_tls();
+  // Any thread, after a connection is unregistered: when it was the last
+  // one, arms idle_trim (kIdleTrimDelay) on the I/O thread.
+  void connection_closed();
+  void arm_idle_trim();  // I/O thread
 
   const ServerOptions opt;
   const HttpHandlers handlers;
@@ -205,6 +216,7 @@ class HttpServer::Impl {
   tcp::acceptor acceptor{ioc};
   asio::steady_timer accept_retry{ioc};
   asio::steady_timer tls_watch{ioc};
+  asio::steady_timer idle_trim{ioc};
   asio::thread_pool ops_pool;
   asio::thread_pool read_pool;
 };
@@ -230,6 +242,7 @@ class Session final : public Connection {
     if (charged_ > 0) srv_.refund(charged_);
     if (parse_slot_) --srv_.parses;
     srv_.unregister(this);
+    srv_.connection_closed();
   }
 
   void start() override {
@@ -589,6 +602,28 @@ void HttpServer::Impl::accept() {
   });
 }
 
+void HttpServer::Impl::connection_closed() {
+  if (stopped) return;
+  {
+    std::lock_guard lock(reg_mu_);
+    if (live > 0) return;
+  }
+  asio::post(ioc, [this] { arm_idle_trim(); });
+}
+
+void HttpServer::Impl::arm_idle_trim() {
+  if (stopped) return;
+  idle_trim.expires_after(kIdleTrimDelay);  // a later close restarts the wait
+  idle_trim.async_wait([this](beast::error_code ec) {
+    if (ec || stopped) return;
+    {
+      std::lock_guard lock(reg_mu_);
+      if (live > 0) return;  // busy again: its last close re-arms
+    }
+    ::malloc_trim(0);
+  });
+}
+
 void HttpServer::Impl::watch_tls() {
   if (!credentials || opt.tls_watch_interval.count() <= 0) return;
   tls_watch.expires_after(opt.tls_watch_interval);
@@ -691,6 +726,7 @@ void HttpServer::stop() {
     impl->acceptor.close(ec);
     impl->accept_retry.cancel();
     impl->tls_watch.cancel();
+    impl->idle_trim.cancel();
     impl->close_all();
     impl->ioc.stop();
   });

@@ -20,7 +20,9 @@
 // memory budget (`max_memory`) and at most `max_concurrent_parses` handlers
 // parse at once: beyond either, a request waits up to `admission_wait`, then
 // gets 503 with Retry-After. Errors are {"detail": ...} and never echo
-// exception text.
+// exception text. Once no connection has been open for a second, freed heap
+// pages go back to the kernel (malloc_trim), so a burst does not stay
+// resident.
 //
 // With TLS, a client certificate signed by the CA is required during the
 // handshake (TLS >= 1.2); with a pinned master identity, a CA-signed caller
