@@ -385,6 +385,15 @@ Status Agent::reload(const Config& fresh) {
   note_restart_needed("--tls-cert", c.tls_cert, fresh.tls_cert);
   note_restart_needed("--tls-key", c.tls_key, fresh.tls_key);
   note_restart_needed("--tls-ca", c.tls_ca, fresh.tls_ca);
+  note_restart_needed("--max-memory", std::to_string(c.max_memory),
+                      std::to_string(fresh.max_memory));
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+    return out;
+  };
+  note_restart_needed("--master-identity", joined(c.master_identity),
+                      joined(fresh.master_identity));
 
   std::function<Status()> tls_reload;
   std::string old_level;

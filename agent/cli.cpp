@@ -104,6 +104,7 @@ class Settings {
   // Call forget_options() first.
   bool resolve(const std::string& config_file, Config* out, std::string* error) {
     json file = json::object();
+    file_identities_.clear();  // a reload reads the file afresh, not on top of the last read
     if (!config_file.empty()) {
       std::ifstream in(config_file);
       if (!in) {

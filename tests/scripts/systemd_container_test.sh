@@ -314,6 +314,16 @@ else
 		"reload rc=$rc $out; served before: $before (old $old_fp); after: $after (new $new_fp)"$'\n'"MainPID $pid_before -> $(show MainPID), $(show ActiveState)/$(show SubState), health: $health"
 fi
 
+# The shipped config's settings read again on reload are the same settings:
+# nothing is said to need a restart (a config-file master_identity once grew
+# on every reload).
+restart_lines=$(in_c 'journalctl -u edge-agent -o cat --no-pager | grep "that needs a restart"')
+if [ -z "$restart_lines" ]; then
+	pass "a reload with the config unchanged says nothing needs a restart"
+else
+	fail "a reload with the config unchanged says something needs a restart" "$restart_lines"
+fi
+
 # --------------------------------------------------------------- watchdog
 # Stopped, the agent cannot ping: systemd aborts it after WatchdogSec and
 # Restart=on-failure brings it back (the state survives in the store).
