@@ -164,9 +164,9 @@ Expected<MemoryCharge, Reply> TopologyService::charge_plan(std::size_t bytes) co
   MemoryBudget* budget = options_.budget.get();
   if (budget == nullptr) return MemoryCharge();
   if (bytes > budget->limit()) {
-    return detail(413, "this topology needs about " + std::to_string(bytes >> 20) +
-                           " MiB to plan and converge, more than the agent's --max-memory (" +
-                           std::to_string(budget->limit() >> 20) + " MiB)");
+    return detail(413, fmt::format("this topology needs about {:.1f} MiB to plan and converge, "
+                                   "more than the agent's --max-memory ({:.1f} MiB)",
+                                   bytes / 1048576.0, budget->limit() / 1048576.0));
   }
   if (!budget->charge_until(bytes, clock_, clock_.steady_now() + options_.budget_wait)) {
     return detail(503,

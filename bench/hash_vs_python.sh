@@ -28,22 +28,15 @@ trap 'rm -f "$doc" "$out"' EXIT
 
 python3 "$src_dir/bench/gen_topology.py" --deckies "$deckies" --out "$doc"
 
-py_result=$(python3 - "$doc" <<'PY'
-import hashlib, json, statistics, sys, time
+py_result=$(python3 - "$doc" "$src_dir/bench" <<'PY'
+import json, statistics, sys, time
 
-VOLATILE = frozenset({"created_at", "status_changed_at", "updated_at", "last_seen",
-                      "status", "version", "last_error", "x", "y", "w", "h"})
+sys.path.insert(0, sys.argv[2])
+from gen_topology import master_hash  # the master's function (DESIGN §2)
 
-def strip(v):
-    if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if k not in VOLATILE}
-    if isinstance(v, list):
-        return [strip(x) for x in v]
-    return v
 
 def canonical_hash(text):
-    return hashlib.sha256(json.dumps(strip(json.loads(text)), sort_keys=True,
-                                     separators=(",", ":")).encode()).hexdigest()
+    return master_hash(json.loads(text))
 
 with open(sys.argv[1], "rb") as f:
     body = f.read()
