@@ -132,7 +132,11 @@ Agent::Agent(Config config, ConfigSource reread, TimeSource& time,
   };
   service_ = std::make_unique<TopologyService>(
       std::move(store), docker::make_docker_runtime(std::move(rt)), std::move(catalog),
-      ServiceOptions{config_.base_image, agent_id_, budget_}, &metrics_, time_);
+      ServiceOptions{.base_image = config_.base_image,
+                     .agent_id = agent_id_,
+                     .budget = budget_,
+                     .body_charge_factor = kBodyCostFactor},
+      &metrics_, time_);
 
   HeartbeatOptions hb;
   hb.master_url = config_.master_url;

@@ -153,17 +153,19 @@ Expected<TopologyService::Prepared, Reply> TopologyService::prepare_apply(
   // 4. Room for the plan before it is made: it grows with deckies x
   // services x catalog entries, not with the body (DESIGN §7).
   const docker::PlanOptions plan_options{options_.base_image, options_.agent_id};
-  auto charge = charge_plan(2 * docker::plan_bytes_bound(*valid, *catalog_now, plan_options));
+  auto charge = charge_plan(2 * docker::plan_bytes_bound(*valid, *catalog_now, plan_options),
+                            options_.body_charge_factor * body.size());
   if (!charge) return charge.error();
   return Prepared{std::move(charge).value(),
                   docker::plan_topology(*valid, *catalog_now, plan_options),
                   std::move(req.local_hash), req.blob};
 }
 
-Expected<MemoryCharge, Reply> TopologyService::charge_plan(std::size_t bytes) const {
+Expected<MemoryCharge, Reply> TopologyService::charge_plan(std::size_t bytes,
+                                                           std::size_t held) const {
   MemoryBudget* budget = options_.budget.get();
   if (budget == nullptr) return MemoryCharge();
-  if (bytes > budget->limit()) {
+  if (held > budget->limit() || bytes > budget->limit() - held) {
     return detail(413, fmt::format("this topology needs about {:.1f} MiB to plan and converge, "
                                    "more than the agent's --max-memory ({:.1f} MiB)",
                                    bytes / 1048576.0, budget->limit() / 1048576.0));

@@ -48,6 +48,10 @@ struct ServiceOptions {
   // planning, waiting up to `budget_wait` for room. Null: not bounded.
   std::shared_ptr<MemoryBudget> budget;
   std::chrono::milliseconds budget_wait{2000};
+  // What the caller already holds of `budget` per body byte while apply()
+  // runs (the HTTP server's kBodyCostFactor): a plan that fits only without
+  // it can never fit, a 413 rather than a 503 to retry forever.
+  std::size_t body_charge_factor = 0;
 };
 
 class TopologyService {
@@ -114,9 +118,9 @@ class TopologyService {
   // Steps that need neither Docker nor the lock: parse (422), hash (400),
   // validate (400), plan.
   Expected<Prepared, Reply> prepare_apply(std::string_view body) const;
-  // The budget for a plan of `bytes`: 413 if it can never fit, 503 if it
-  // does not before budget_wait ends.
-  Expected<MemoryCharge, Reply> charge_plan(std::size_t bytes) const;
+  // The budget for a plan of `bytes`, beside `held` the caller holds for the
+  // body: 413 if it can never fit, 503 if it does not before budget_wait ends.
+  Expected<MemoryCharge, Reply> charge_plan(std::size_t bytes, std::size_t held) const;
   // Caller holds op_mu_. Tears `old` down and forgets it; the 409/500 reply
   // when that fails (recorded on the old row).
   std::optional<Reply> supersede(const Row& old, const std::string& tid);

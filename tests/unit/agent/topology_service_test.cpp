@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <future>
 #include <thread>
 
 #include "agent/canonical_json.h"
@@ -26,14 +27,19 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
 
-  void start(std::shared_ptr<MemoryBudget> budget = nullptr) {
+  void start(std::shared_ptr<MemoryBudget> budget = nullptr, std::size_t body_charge_factor = 0) {
     service_.reset();
     auto opened = store::TopologyStore::open(dir_.path());
     ASSERT_TRUE(opened.status.ok()) << opened.status.message;
     docker::ServiceCatalog catalog{{"http", {.image = "img:1", .tcp_ports = {80}}}};
     service_ = std::make_unique<TopologyService>(
         std::move(opened.store), std::make_unique<testing::FakeRuntime>(log_, testing::kTestOwner),
-        catalog, ServiceOptions{"base:1", testing::kTestOwner, std::move(budget)}, nullptr, clock_);
+        catalog,
+        ServiceOptions{.base_image = "base:1",
+                       .agent_id = testing::kTestOwner,
+                       .budget = std::move(budget),
+                       .body_charge_factor = body_charge_factor},
+        nullptr, clock_);
   }
 
   static json topology(const std::string& id, int subnet_base = 231) {
@@ -162,6 +168,24 @@ TEST_F(ServiceTest, APlanThatCanNeverFitTheMemoryBudgetIs413AndTouchesNothing) {
       << r.body.dump();
   EXPECT_FALSE(row());
   EXPECT_EQ(calls(), std::vector<std::string>{});
+}
+
+TEST_F(ServiceTest, APlanThatFitsOnlyWithoutItsOwnBodysChargeIs413NotA503ToRetry) {
+  const std::string body = body_of(topology(kA));
+  constexpr std::size_t kFactor = 1000;
+  // The budget is exactly what the server holds for this body while it is
+  // handled: the plan can never get room, however long it waits.
+  auto budget = std::make_shared<MemoryBudget>(kFactor * body.size());
+  start(budget, kFactor);
+  ASSERT_TRUE(budget->try_charge(kFactor * body.size()));
+  auto reply = std::async(std::launch::async, [&] { return service_->apply(body); });
+  if (reply.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    clock_.advance(std::chrono::seconds(3));  // unblock it, then fail
+    FAIL() << "the apply waited for room that can never come";
+  }
+  const Reply r = reply.get();
+  EXPECT_EQ(r.status, 413) << r.body.dump();
+  EXPECT_FALSE(row());
 }
 
 TEST_F(ServiceTest, APlanWaitsForTheBudgetThen503sAndGivesItsChargeBackAfterAnApply) {
