@@ -68,6 +68,29 @@ class ShapeReader {
     auto v = maybe(obj, path, key, JsonRef::Kind::kBool, "a boolean");
     return v && v->boolean();
   }
+  // The required list hydrated.<key> of objects, each read by
+  // `read(object, path)` (which appends to `out`, reserved for the list); an
+  // element that is not an object is a problem, skipped. With `forget`, the
+  // tree before element i+1 is given back once element i is read, so the
+  // model and the tree are not held whole at once: only for the list read
+  // last, as whatever precedes it in the text goes too.
+  template <typename T, typename Read>
+  void each_object(const JsonRef& hydrated, std::string_view key, std::vector<T>& out,
+                   JsonTree* forget, Read&& read) {
+    auto list = need(hydrated, "hydrated", key, JsonRef::Kind::kArray, "a list");
+    if (!list) return;
+    out.reserve(list->size());
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string path = "hydrated." + std::string(key) + "[" + std::to_string(i) + "]";
+      JsonRef item = list->at(i);
+      if (!item.is_object()) {
+        problem(path, std::string("must be an object, got ") + item.type_name());
+        continue;
+      }
+      read(item, path);
+      if (forget != nullptr && i + 1 < list->size()) forget->forget_before(list->at(i + 1));
+    }
+  }
 
  private:
   std::vector<std::string> problems_;
@@ -155,58 +178,30 @@ Expected<Topology> read_topology(const JsonRef& hydrated, JsonTree* forget) {
   if (auto topo = r.need(hydrated, "hydrated", "topology", JsonRef::Kind::kObject, "an object")) {
     t.id = r.text(*topo, "hydrated.topology", "id");
   }
-  if (auto lans = r.need(hydrated, "hydrated", "lans", JsonRef::Kind::kArray, "a list")) {
-    t.lans.reserve(lans->size());
-    for (std::size_t i = 0; i < lans->size(); ++i) {
-      const std::string path = "hydrated.lans[" + std::to_string(i) + "]";
-      JsonRef l = lans->at(i);
-      if (!l.is_object()) {
-        r.problem(path, std::string("must be an object, got ") + l.type_name());
-        continue;
-      }
-      Lan lan;
-      lan.id = r.text(l, path, "id");
-      lan.name = r.text(l, path, "name");
-      lan.subnet = r.text(l, path, "subnet");
-      lan.is_dmz = r.flag(l, path, "is_dmz");
-      t.lans.push_back(std::move(lan));
-    }
-  }
+  r.each_object(hydrated, "lans", t.lans, nullptr, [&](const JsonRef& l, const std::string& path) {
+    Lan lan;
+    lan.id = r.text(l, path, "id");
+    lan.name = r.text(l, path, "name");
+    lan.subnet = r.text(l, path, "subnet");
+    lan.is_dmz = r.flag(l, path, "is_dmz");
+    t.lans.push_back(std::move(lan));
+  });
   // Edges before deckies: forgetting the tree while the deckies are read
   // gives back whatever came before them in the text, edges included. Their
   // problems are still listed after the deckies'.
   ShapeReader edge_problems;
-  if (auto edges =
-          edge_problems.need(hydrated, "hydrated", "edges", JsonRef::Kind::kArray, "a list")) {
-    t.edges.reserve(edges->size());
-    for (std::size_t i = 0; i < edges->size(); ++i) {
-      const std::string path = "hydrated.edges[" + std::to_string(i) + "]";
-      JsonRef e = edges->at(i);
-      if (!e.is_object()) {
-        edge_problems.problem(path, std::string("must be an object, got ") + e.type_name());
-        continue;
-      }
-      t.edges.push_back(
-          {edge_problems.text(e, path, "decky_uuid"), edge_problems.text(e, path, "lan_id")});
-    }
-  }
-  if (auto deckies = r.need(hydrated, "hydrated", "deckies", JsonRef::Kind::kArray, "a list")) {
-    t.deckies.reserve(deckies->size());
-    for (std::size_t i = 0; i < deckies->size(); ++i) {
-      const std::string path = "hydrated.deckies[" + std::to_string(i) + "]";
-      JsonRef d = deckies->at(i);
-      if (!d.is_object()) {
-        r.problem(path, std::string("must be an object, got ") + d.type_name());
-        continue;
-      }
-      Decky decky;
-      read_decky(r, d, path, &decky);
-      t.deckies.push_back(std::move(decky));
-      // The model of decky i is built: the tree up to decky i+1 can go, so
-      // the two are not held whole at once. Nothing is read after the deckies.
-      if (forget != nullptr && i + 1 < deckies->size()) forget->forget_before(deckies->at(i + 1));
-    }
-  }
+  edge_problems.each_object(
+      hydrated, "edges", t.edges, nullptr, [&](const JsonRef& e, const std::string& path) {
+        t.edges.push_back(
+            {edge_problems.text(e, path, "decky_uuid"), edge_problems.text(e, path, "lan_id")});
+      });
+  // Nothing is read after the deckies: the tree can go as they are read.
+  r.each_object(hydrated, "deckies", t.deckies, forget,
+                [&](const JsonRef& d, const std::string& path) {
+                  Decky decky;
+                  read_decky(r, d, path, &decky);
+                  t.deckies.push_back(std::move(decky));
+                });
   r.append(std::move(edge_problems));
   if (!r.ok()) return shape_error(r.message());
   return t;
